@@ -1,0 +1,111 @@
+//! Elastic Common Schema documents with `event.category: authentication`
+//! (Filebeat, Elastic Agent, Logstash pipelines), nested or with flattened
+//! dotted keys.
+
+use serde_json::Value;
+
+use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
+
+use super::util::{self, at, first_text, text};
+use super::{Adapter, ParseError};
+
+pub struct Ecs;
+
+impl Adapter for Ecs {
+    fn name(&self) -> &'static str {
+        "ecs"
+    }
+
+    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
+        let value = util::parse_object(record)?;
+        out.push(event(&value, record)?);
+        Ok(())
+    }
+}
+
+/// The values of a keyword field that may be a string or an array.
+fn keywords(value: &Value, path: &str) -> Vec<String> {
+    match at(value, path) {
+        Some(Value::Array(items)) => items.iter().filter_map(util::as_text).collect(),
+        Some(other) => util::as_text(other).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
+    let categories = keywords(value, "event.category");
+    if categories.is_empty() {
+        return Err(ParseError::rejected(
+            "not an ECS event: missing `event.category` (expected \"authentication\")",
+        ));
+    }
+    let types = keywords(value, "event.type");
+    let event_action = text(value, "event.action").unwrap_or_default().to_ascii_lowercase();
+    let is_auth = categories.iter().any(|c| c == "authentication");
+    let is_lock = categories.iter().any(|c| c == "iam")
+        && (event_action.contains("lock") || event_action.contains("password"));
+    if !is_auth && !is_lock {
+        return Err(ParseError::NotAuthentication(format!("ecs category {}", categories.join("+"))));
+    }
+    let has = |w: &str| event_action.contains(w);
+    let action = if has("unlock") {
+        Action::Unlock
+    } else if has("lock") {
+        Action::Lockout
+    } else if has("password") && (has("change") || has("update")) {
+        Action::PasswordChange
+    } else if has("password") && has("reset") {
+        Action::PasswordReset
+    } else if has("mfa") || has("2fa") || has("factor") || has("otp") || has("push") {
+        if has("send") || has("challenge") || has("request") {
+            Action::MfaChallenge
+        } else {
+            Action::MfaVerify
+        }
+    } else if has("logout") || has("logoff") || has("log-off") || types.iter().any(|t| t == "end") {
+        Action::Logout
+    } else {
+        Action::Login
+    };
+    let outcome = match text(value, "event.outcome").as_deref() {
+        Some("success") => Outcome::Success,
+        Some("failure") => Outcome::Failure,
+        _ => Outcome::Unknown,
+    };
+    let time = util::required_time(value, &["@timestamp", "event.created"])?;
+    let id = text(value, "event.id");
+    let mut event = AuthEvent::new(util::id_or_hash(id, "ecs", raw), time, "ecs", action, outcome);
+    event.tenant = first_text(value, &["organization.name", "organization.id", "cloud.account.id"]);
+    if let Some(login) = first_text(value, &["user.email", "user.name"]) {
+        event.set_user(&login);
+    }
+    if event.user_domain.is_none() {
+        event.user_domain = text(value, "user.domain").map(|d| d.to_lowercase());
+    }
+    event.user_id = text(value, "user.id");
+    event.method = [event_action.as_str()]
+        .into_iter()
+        .chain(keywords(value, "event.provider").iter().map(String::as_str))
+        .find_map(util::method_from_text);
+    if event.method.is_none() && text(value, "process.name").as_deref() == Some("sshd") {
+        event.method = Some(Method::Password);
+    }
+    event.mfa = matches!(action, Action::MfaChallenge | Action::MfaVerify).then_some(true);
+    let detail = first_text(value, &["event.reason", "error.message", "message"]);
+    if outcome == Outcome::Failure {
+        event.reason = Some(detail.as_deref().map_or(Reason::Other, util::reason_from_text));
+    }
+    event.reason_detail = detail.filter(|_| outcome == Outcome::Failure).or_else(|| text(value, "event.reason"));
+    event.src_ip = util::clean_ip(first_text(value, &["source.ip", "client.ip", "source.address"]));
+    event.src_host = first_text(value, &["source.domain", "source.hostname", "client.domain"]);
+    event.dst_host = first_text(value, &["host.hostname", "host.name", "destination.domain", "observer.hostname"]);
+    event.country = util::country_code(first_text(value, &["source.geo.country_iso_code", "client.geo.country_iso_code"]));
+    event.city = first_text(value, &["source.geo.city_name", "client.geo.city_name"]);
+    event.latitude = util::number(value, "source.geo.location.lat");
+    event.longitude = util::number(value, "source.geo.location.lon");
+    event.user_agent = text(value, "user_agent.original");
+    event.session_id = text(value, "session.id").or_else(|| text(value, "process.entity_id"));
+    event.app = first_text(value, &["service.name", "url.domain", "event.dataset"]);
+    event.raw = raw.to_owned();
+    Ok(event)
+}

@@ -1,0 +1,227 @@
+//! OpenSSH server log lines, in classic syslog (`Mar  9 14:02:11 host
+//! sshd[123]: …`), high-precision RFC 3339 (rsyslog, journald short-iso) or
+//! RFC 5424 framing. Classic syslog carries no year and no zone: the year
+//! is supplied or inferred, and the time is taken as UTC.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+
+use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
+
+use super::util;
+use super::{Adapter, Framing, ParseError};
+
+pub struct Sshd {
+    year: Option<i32>,
+    current_year: i32,
+    now: DateTime<Utc>,
+}
+
+impl Sshd {
+    pub fn new(year: Option<i32>, current_year: i32, now: DateTime<Utc>) -> Self {
+        Sshd {
+            year,
+            current_year,
+            now,
+        }
+    }
+
+    /// A classic syslog date (`Mar  9 14:02:11`) in the supplied year, or in
+    /// the current year unless that puts it more than a day in the future.
+    fn classic_time(&self, month: &str, day: &str, clock: &str) -> Option<DateTime<Utc>> {
+        let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u32 + 1;
+        let day: u32 = day.parse().ok()?;
+        let clock = NaiveTime::parse_from_str(clock, "%H:%M:%S").ok()?;
+        let at = |year| {
+            NaiveDate::from_ymd_opt(year, month, day).map(|d| Utc.from_utc_datetime(&d.and_time(clock)))
+        };
+        match self.year {
+            Some(year) => at(year),
+            None => {
+                let this_year = at(self.current_year)?;
+                if this_year > self.now + chrono::Duration::days(1) {
+                    at(self.current_year - 1)
+                } else {
+                    Some(this_year)
+                }
+            }
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// The parts of a syslog line authtrail needs.
+struct Line<'a> {
+    time: DateTime<Utc>,
+    host: &'a str,
+    program: &'a str,
+    message: &'a str,
+}
+
+impl Sshd {
+    fn split<'a>(&self, line: &'a str) -> Result<Line<'a>, ParseError> {
+        let bad = || {
+            ParseError::rejected(
+                "not a syslog line: expected `Mon DD HH:MM:SS host program[pid]: message`, \
+                 an RFC 3339 timestamp, or RFC 5424",
+            )
+        };
+        let mut line = line.trim_start();
+        // RFC 5424: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG"
+        if line.starts_with('<') {
+            let close = line.find('>').ok_or_else(bad)?;
+            line = &line[close + 1..];
+            if let Some(rest) = line.strip_prefix("1 ") {
+                let mut parts = rest.splitn(7, ' ');
+                let stamp = parts.next().ok_or_else(bad)?;
+                let host = parts.next().ok_or_else(bad)?;
+                let program = parts.next().ok_or_else(bad)?;
+                let _pid = parts.next();
+                let _msgid = parts.next();
+                let structured = parts.next().ok_or_else(bad)?;
+                let mut message = parts.next().unwrap_or_default();
+                if structured != "-" {
+                    // Structured data ends at the first "] " not inside a value.
+                    message = rest.split_once("] ").map_or(message, |(_, m)| m);
+                }
+                let time = util::parse_time_text(stamp).ok_or_else(bad)?;
+                return Ok(Line { time, host, program, message: message.trim_start_matches('\u{feff}') });
+            }
+        }
+        let mut words = line.splitn(2, ' ');
+        let first = words.next().ok_or_else(bad)?;
+        let (time, rest) = if first.len() >= 19 && first.as_bytes().get(4) == Some(&b'-') {
+            (util::parse_time_text(first).ok_or_else(bad)?, words.next().ok_or_else(bad)?)
+        } else {
+            let rest = words.next().ok_or_else(bad)?.trim_start();
+            let (day, rest) = rest.split_once(' ').ok_or_else(bad)?;
+            let (clock, rest) = rest.split_once(' ').ok_or_else(bad)?;
+            (self.classic_time(first, day, clock).ok_or_else(bad)?, rest)
+        };
+        let (host, rest) = rest.split_once(' ').ok_or_else(bad)?;
+        let (tag, message) = rest.split_once(": ").ok_or_else(bad)?;
+        let program = tag.split('[').next().unwrap_or(tag);
+        Ok(Line { time, host, program, message })
+    }
+}
+
+/// The word after `marker`, and what follows it.
+fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    text.find(marker).map(|i| &text[i + marker.len()..])
+}
+
+fn word(text: &str) -> Option<&str> {
+    text.split_whitespace().next()
+}
+
+/// `key=value` from a PAM message (`rhost=203.0.113.5  user=root`).
+fn pam_field<'a>(message: &'a str, key: &str) -> Option<&'a str> {
+    message
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
+struct Attempt<'a> {
+    action: Action,
+    outcome: Outcome,
+    method: Option<Method>,
+    reason: Option<Reason>,
+    user: Option<&'a str>,
+    ip: Option<&'a str>,
+}
+
+/// Recognises the sshd messages about authentication.
+fn classify(message: &str) -> Option<Attempt<'_>> {
+    let message = message.trim();
+    let login = |outcome, method, reason, user, ip| Attempt { action: Action::Login, outcome, method, reason, user, ip };
+    let method_of = |m: &str| match m {
+        "publickey" | "hostbased" => Some(Method::SshKey),
+        "password" | "keyboard-interactive/pam" | "keyboard-interactive" => Some(Method::Password),
+        "gssapi-with-mic" => Some(Method::Other),
+        _ => None,
+    };
+    if let Some(rest) = message.strip_prefix("Accepted ") {
+        let (method, rest) = rest.split_once(" for ")?;
+        let (user, rest) = rest.split_once(" from ")?;
+        return Some(login(Outcome::Success, method_of(method), None, Some(user), word(rest)));
+    }
+    if let Some(rest) = message.strip_prefix("Failed ") {
+        let (method, rest) = rest.split_once(" for ")?;
+        let (invalid, rest) = match rest.strip_prefix("invalid user ") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let (user, rest) = rest.rsplit_once(" from ")?;
+        let reason = if invalid { Reason::UnknownUser } else { Reason::InvalidCredentials };
+        return Some(login(Outcome::Failure, method_of(method), Some(reason), Some(user), word(rest)));
+    }
+    if let Some(rest) = message.strip_prefix("Invalid user ") {
+        let (user, rest) = rest.rsplit_once(" from ")?;
+        return Some(login(Outcome::Failure, None, Some(Reason::UnknownUser), Some(user), word(rest)));
+    }
+    if message.contains("authentication failure;") {
+        let reason = if message.contains("user unknown") { Reason::UnknownUser } else { Reason::InvalidCredentials };
+        return Some(login(Outcome::Failure, Some(Method::Password), Some(reason), pam_field(message, "user"), pam_field(message, "rhost")));
+    }
+    if message.starts_with("PAM ") && message.contains("more authentication failure") {
+        return Some(login(Outcome::Failure, Some(Method::Password), Some(Reason::InvalidCredentials), pam_field(message, "user"), pam_field(message, "rhost")));
+    }
+    if let Some(rest) = after(message, "maximum authentication attempts exceeded for ") {
+        let (invalid, rest) = match rest.strip_prefix("invalid user ") { Some(r) => (true, r), None => (false, rest) };
+        let (user, rest) = rest.rsplit_once(" from ")?;
+        let reason = if invalid { Reason::UnknownUser } else { Reason::Other };
+        return Some(login(Outcome::Failure, None, Some(reason), Some(user), word(rest)));
+    }
+    if let Some(rest) = message.strip_prefix("User ") {
+        if let Some((user, rest)) = rest.split_once(" from ") {
+            if rest.contains("not allowed because") {
+                return Some(login(Outcome::Failure, None, Some(Reason::DisabledUser), Some(user), word(rest)));
+            }
+        }
+    }
+    if let Some(rest) = after(message, "session closed for user ") {
+        return Some(Attempt { action: Action::Logout, outcome: Outcome::Success, method: None, reason: None, user: word(rest).map(|u| u.split('(').next().unwrap_or(u)), ip: None });
+    }
+    None
+}
+
+impl Adapter for Sshd {
+    fn name(&self) -> &'static str {
+        "sshd"
+    }
+
+    fn framing(&self) -> Framing {
+        Framing::Text
+    }
+
+    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
+        let line = self.split(record)?;
+        if line.program != "sshd" && !line.program.starts_with("sshd-") {
+            return Err(ParseError::NotAuthentication(format!("syslog program {}", line.program)));
+        }
+        let attempt = classify(line.message)
+            .ok_or_else(|| ParseError::NotAuthentication("sshd message not about authentication".into()))?;
+        let mut event = AuthEvent::new(
+            util::hashed_id("sshd", record),
+            line.time,
+            "sshd",
+            attempt.action,
+            attempt.outcome,
+        );
+        if let Some(user) = attempt.user {
+            event.set_user(user);
+        }
+        event.method = attempt.method;
+        event.reason = attempt.reason;
+        if attempt.outcome == Outcome::Failure {
+            event.reason_detail = Some(line.message.trim().to_owned());
+        }
+        event.src_ip = util::clean_ip(attempt.ip.map(str::to_owned));
+        event.dst_host = Some(line.host.to_owned());
+        event.app = Some("sshd".to_owned());
+        event.raw = record.to_owned();
+        out.push(event);
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! Getting authentication events into authtrail's event log.
+//!
+//! - [`adapters`]: one parser per source format, each turning native JSON or
+//!   text into canonical [`AuthEvent`](authtrail_schemas::AuthEvent)s;
+//! - [`records`]: splitting an input (NDJSON, a JSON array, text lines,
+//!   gzip) into numbered records;
+//! - [`pipeline`]: records → adapter → events and dead letters, in parallel;
+//! - [`store`]: the durable, idempotent, hash-chained Parquet writer, and
+//!   its verifier;
+//! - [`demo`]: a generator of realistic login traffic with injected attacks.
+
+pub mod adapters;
+pub mod demo;
+pub mod error;
+pub mod pipeline;
+pub mod records;
+pub mod store;
+
+pub use error::IngestError;

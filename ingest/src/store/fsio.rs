@@ -1,0 +1,132 @@
+//! The few file-system moves the durability contract rests on: fsync of a
+//! file and of its directory, atomic replace, and a writer that hashes what
+//! it writes so a sealed file's SHA-256 costs no second read.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::IngestError;
+
+/// Fsyncs a directory, so that a rename or create inside it survives a
+/// crash.
+pub fn sync_dir(dir: &Path) -> Result<(), IngestError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(IngestError::io("syncing directory", dir))
+}
+
+/// Creates `dir` and its parents, fsyncing each new level's parent.
+pub fn create_dir_durable(dir: &Path) -> Result<(), IngestError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_durable(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(err) => return Err(IngestError::io("creating directory", dir)(err)),
+    }
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync,
+/// rename, fsync of the directory.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), IngestError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let temp = dir.join(format!(".{name}{}", authtrail_schemas::layout::IN_PROGRESS_SUFFIX));
+    let mut file = File::create(&temp).map_err(IngestError::io("creating", &temp))?;
+    file.write_all(bytes).map_err(IngestError::io("writing", &temp))?;
+    file.sync_all().map_err(IngestError::io("syncing", &temp))?;
+    drop(file);
+    std::fs::rename(&temp, path).map_err(IngestError::io("renaming into place", path))?;
+    sync_dir(dir)
+}
+
+/// SHA-256 (hex) of a whole file, read in large blocks.
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        total += read as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// A writer that computes the SHA-256 and length of everything written
+/// through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+
+    /// The wrapped writer, the hex SHA-256 and the byte count.
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, hex::encode(self.hasher.finalize()), self.written)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        self.written += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_writer_matches_a_fresh_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut writer = HashingWriter::new(File::create(&path).unwrap());
+        writer.write_all(b"hello ").unwrap();
+        writer.write_all(b"world").unwrap();
+        let (_, hash, len) = writer.finish();
+        assert_eq!((hash, len), sha256_file(&path).unwrap());
+    }
+
+    #[test]
+    fn replace_file_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("_HEAD.json");
+        replace_file(&path, b"one").unwrap();
+        replace_file(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

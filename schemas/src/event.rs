@@ -1,0 +1,248 @@
+//! The canonical authentication event, schema version 1.
+//!
+//! Field names and meanings follow `DESIGN.md` and line up with OCSF
+//! Authentication (class 3002), so that any OCSF or ECS consumer can map an
+//! authtrail event one to one.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Declares a closed vocabulary with a stable lower-case spelling, used in
+/// the Parquet columns, the golden test files and the API alike.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable spelling stored in the event log.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses the stable spelling back; `None` for anything else.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// What the principal tried to do.
+    Action {
+        /// A login attempt (first factor, SSO, SSH, Windows logon…).
+        Login => "login",
+        /// A logout or session end.
+        Logout => "logout",
+        /// An MFA challenge was sent (push, SMS, e-mail code).
+        MfaChallenge => "mfa_challenge",
+        /// An MFA factor was checked (accepted or rejected).
+        MfaVerify => "mfa_verify",
+        /// A session was started or refreshed without a fresh login.
+        SessionStart => "session_start",
+        /// The account was locked.
+        Lockout => "lockout",
+        /// The account was unlocked.
+        Unlock => "unlock",
+        /// The password was changed.
+        PasswordChange => "password_change",
+        /// The password was reset.
+        PasswordReset => "password_reset",
+        /// Anything else the source counts as authentication.
+        Other => "other",
+    }
+}
+
+vocabulary! {
+    /// Whether the attempt worked.
+    Outcome {
+        /// The attempt succeeded.
+        Success => "success",
+        /// The attempt failed.
+        Failure => "failure",
+        /// The source did not say.
+        Unknown => "unknown",
+    }
+}
+
+vocabulary! {
+    /// How the principal authenticated.
+    Method {
+        /// A password checked by the IdP itself.
+        Password => "password",
+        /// A password checked against a directory over LDAP.
+        Ldap => "ldap",
+        /// SAML single sign-on.
+        Saml => "saml",
+        /// OpenID Connect.
+        Oidc => "oidc",
+        /// OAuth 2.0 (other than OIDC).
+        Oauth => "oauth",
+        /// A time-based one-time password.
+        Totp => "totp",
+        /// A push notification to a phone.
+        Push => "push",
+        /// A code sent by SMS or voice call.
+        Sms => "sms",
+        /// WebAuthn / FIDO2 / U2F security keys and passkeys.
+        Webauthn => "webauthn",
+        /// An SSH public key.
+        SshKey => "ssh_key",
+        /// An API key or personal access token.
+        ApiKey => "api_key",
+        /// Kerberos, certificates, or anything else.
+        Other => "other",
+    }
+}
+
+vocabulary! {
+    /// Why an attempt failed, normalised across sources.
+    Reason {
+        /// Wrong password or secret.
+        InvalidCredentials => "invalid_credentials",
+        /// No such user.
+        UnknownUser => "unknown_user",
+        /// The account is locked.
+        AccountLocked => "account_locked",
+        /// An MFA factor was wrong or timed out.
+        MfaFailed => "mfa_failed",
+        /// The user rejected an MFA push.
+        MfaDenied => "mfa_denied",
+        /// The user's e-mail domain is not allowed to log in.
+        DomainNotAllowed => "domain_not_allowed",
+        /// A replayed assertion or token.
+        Replay => "replay",
+        /// Expired password, certificate or token.
+        ExpiredCredentials => "expired_credentials",
+        /// The account is disabled, suspended or deprovisioned.
+        DisabledUser => "disabled_user",
+        /// The IdP or application is misconfigured.
+        ConfigError => "config_error",
+        /// Rate limited, throttled, blocked by policy or anything else.
+        Other => "other",
+    }
+}
+
+/// One authentication event in canonical form (schema version 1).
+///
+/// `ingested_at` is not here: the durable writer stamps it when it stores
+/// the event. Empty strings are never stored; a missing value is `None`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthEvent {
+    /// The source's own id, else a deterministic hash of source and raw
+    /// payload: the idempotency key.
+    pub event_id: String,
+    /// When it happened.
+    pub time: DateTime<Utc>,
+    /// The adapter that produced it (`okta`, `sshd`…).
+    pub source: String,
+    /// Account, organisation or realm.
+    pub tenant: Option<String>,
+    /// Normalised login name: lower-case e-mail or username.
+    pub user: Option<String>,
+    /// The provider's stable id for the user.
+    pub user_id: Option<String>,
+    /// Domain of the user's e-mail address, if it has one.
+    pub user_domain: Option<String>,
+    /// What was attempted.
+    pub action: Action,
+    /// Whether it worked.
+    pub outcome: Outcome,
+    /// How the user authenticated.
+    pub method: Option<Method>,
+    /// Whether an MFA factor was part of this event.
+    pub mfa: Option<bool>,
+    /// Normalised failure reason.
+    pub reason: Option<Reason>,
+    /// The source's own words for the outcome.
+    pub reason_detail: Option<String>,
+    /// Client address.
+    pub src_ip: Option<String>,
+    /// Client host name or workstation.
+    pub src_host: Option<String>,
+    /// The system that did the authenticating.
+    pub dst_host: Option<String>,
+    /// ISO 3166 alpha-2 country of the client.
+    pub country: Option<String>,
+    /// City of the client.
+    pub city: Option<String>,
+    /// Latitude of the client.
+    pub latitude: Option<f64>,
+    /// Longitude of the client.
+    pub longitude: Option<f64>,
+    /// The client's user agent.
+    pub user_agent: Option<String>,
+    /// Session id, where the source has one.
+    pub session_id: Option<String>,
+    /// The application or client being logged in to.
+    pub app: Option<String>,
+    /// The payload exactly as received: evidence.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub raw: String,
+}
+
+impl AuthEvent {
+    /// A new event with every optional field empty.
+    pub fn new(
+        event_id: String,
+        time: DateTime<Utc>,
+        source: &str,
+        action: Action,
+        outcome: Outcome,
+    ) -> Self {
+        AuthEvent {
+            event_id,
+            time,
+            source: source.to_owned(),
+            tenant: None,
+            user: None,
+            user_id: None,
+            user_domain: None,
+            action,
+            outcome,
+            method: None,
+            mfa: None,
+            reason: None,
+            reason_detail: None,
+            src_ip: None,
+            src_host: None,
+            dst_host: None,
+            country: None,
+            city: None,
+            latitude: None,
+            longitude: None,
+            user_agent: None,
+            session_id: None,
+            app: None,
+            raw: String::new(),
+        }
+    }
+
+    /// Sets `user` to the normalised form of `login` (trimmed, lower-case)
+    /// and derives `user_domain` from it when it is an e-mail address.
+    pub fn set_user(&mut self, login: &str) {
+        let login = login.trim();
+        if login.is_empty() {
+            return;
+        }
+        let user = login.to_lowercase();
+        self.user_domain = user
+            .rsplit_once('@')
+            .map(|(_, domain)| domain)
+            .filter(|domain| !domain.is_empty())
+            .map(str::to_owned);
+        self.user = Some(user);
+    }
+}

@@ -1,0 +1,142 @@
+//! Where things live in the event log, and what each sealed file says about
+//! itself. Writer, reader and `authtrail verify` all go through here.
+//!
+//! ```text
+//! <root>/events/date=YYYY-MM-DD/<ULID>.parquet
+//! <root>/events/date=YYYY-MM-DD/_HEAD.json        newest file of the chain
+//! <root>/dead_letters/date=YYYY-MM-DD/<ULID>.parquet
+//! ```
+//!
+//! Plain Hive-partitioned Parquet: DuckDB, Spark, Trino and Polars read
+//! `events/**/*.parquet` as is. Names starting with `.` or `_` are not data
+//! and every Hive-aware reader skips them.
+
+use arrow::datatypes::SchemaRef;
+use chrono::NaiveDate;
+
+/// Version of the canonical event schema written by this build.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Name of the Hive partition column.
+pub const PARTITION_COLUMN: &str = "date";
+
+/// Extension of sealed data files.
+pub const FILE_EXTENSION: &str = "parquet";
+
+/// Suffix of a file still being written; never read, removed on start-up.
+pub const IN_PROGRESS_SUFFIX: &str = ".inprogress";
+
+/// Per-partition record of the newest sealed file and its hash, so that a
+/// change to the last file of a chain is caught as well.
+pub const HEAD_FILE: &str = "_HEAD.json";
+
+/// The hash a chain's first file names as its predecessor.
+pub const GENESIS_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Keys of the Parquet key-value metadata every sealed file carries.
+pub mod meta {
+    /// Schema version of the rows (`"1"`).
+    pub const SCHEMA_VERSION: &str = "authtrail.schema_version";
+    /// Table name (`events`, `dead_letters`).
+    pub const TABLE: &str = "authtrail.table";
+    /// Number of rows in the file.
+    pub const ROWS: &str = "authtrail.rows";
+    /// Smallest event time, µs since the epoch.
+    pub const MIN_TIME_MICROS: &str = "authtrail.min_time_us";
+    /// Largest event time, µs since the epoch.
+    pub const MAX_TIME_MICROS: &str = "authtrail.max_time_us";
+    /// SHA-256 (hex) of the previous file in this partition's chain.
+    pub const PREV_SHA256: &str = "authtrail.prev_sha256";
+    /// File name of the previous file in this partition's chain.
+    pub const PREV_FILE: &str = "authtrail.prev_file";
+    /// The authtrail version that wrote the file.
+    pub const WRITER: &str = "authtrail.writer";
+}
+
+/// A table of the event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// Canonical authentication events.
+    Events,
+    /// Input that could not be parsed.
+    DeadLetters,
+}
+
+impl Table {
+    /// Every table, in a stable order.
+    pub const ALL: [Table; 2] = [Table::Events, Table::DeadLetters];
+
+    /// Directory name under the root, also the SQL table name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::DeadLetters => "dead_letters",
+        }
+    }
+
+    /// The Arrow schema of the table's files (without the partition column).
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Events => crate::arrow_schema::events_schema(),
+            Table::DeadLetters => crate::arrow_schema::dead_letters_schema(),
+        }
+    }
+
+    /// The time column files are sorted and partitioned by.
+    pub const fn time_column(self) -> &'static str {
+        match self {
+            Table::Events => "time",
+            Table::DeadLetters => "received_at",
+        }
+    }
+}
+
+/// The partition directory name for a day: `date=YYYY-MM-DD`.
+pub fn partition_dir_name(date: NaiveDate) -> String {
+    format!("{PARTITION_COLUMN}={}", date.format("%Y-%m-%d"))
+}
+
+/// The day a partition directory name stands for, if it is one.
+pub fn parse_partition_dir(name: &str) -> Option<NaiveDate> {
+    let value = name.strip_prefix(PARTITION_COLUMN)?.strip_prefix('=')?;
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()
+}
+
+/// Whether a directory entry is a sealed data file (not hidden, not
+/// in progress, not a sidecar).
+pub fn is_sealed_file_name(name: &str) -> bool {
+    !name.starts_with('.')
+        && !name.starts_with('_')
+        && name
+            .strip_suffix(FILE_EXTENSION)
+            .is_some_and(|stem| stem.ends_with('.') && stem.len() > 1)
+}
+
+/// The day (UTC) of a timestamp in µs since the epoch.
+pub fn day_of_micros(micros: i64) -> Option<NaiveDate> {
+    chrono::DateTime::from_timestamp_micros(micros).map(|t| t.date_naive())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_names_round_trip() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
+        assert_eq!(partition_dir_name(day), "date=2026-03-09");
+        assert_eq!(parse_partition_dir("date=2026-03-09"), Some(day));
+        assert_eq!(parse_partition_dir("date=2026-13-09"), None);
+        assert_eq!(parse_partition_dir("day=2026-03-09"), None);
+    }
+
+    #[test]
+    fn only_sealed_parquet_files_count() {
+        assert!(is_sealed_file_name("01J9Z.parquet"));
+        assert!(!is_sealed_file_name(".01J9Z.parquet.inprogress"));
+        assert!(!is_sealed_file_name("_HEAD.json"));
+        assert!(!is_sealed_file_name("_x.parquet"));
+        assert!(!is_sealed_file_name(".parquet"));
+        assert!(!is_sealed_file_name("notes.txt"));
+    }
+}

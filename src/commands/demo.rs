@@ -1,0 +1,100 @@
+//! `authtrail demo`: generates a realistic month of logins with injected
+//! attacks, and stores it (or writes it as OCSF NDJSON), plus the ground
+//! truth of what was injected.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use authtrail_ingest::adapters::{self, AdapterOptions};
+use authtrail_ingest::demo::{DemoConfig, DemoReader};
+use authtrail_ingest::pipeline::{FileIngest, IngestOptions, IngestReport};
+use authtrail_ingest::store::{EventLog, LogOptions};
+
+use super::{progress_bar, thousands};
+use crate::cli::DemoArgs;
+
+pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.users == 0 || args.days == 0 {
+        anyhow::bail!("--users and --days must be at least 1");
+    }
+    let config = DemoConfig::new(args.users, args.days, args.seed, args.start);
+    let first = config.start;
+    let last = first + chrono::Duration::days(i64::from(args.days) - 1);
+    let bar = progress_bar(None, "{spinner} generating [{elapsed_precise}] {msg}");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut reader = BufReader::with_capacity(1 << 20, DemoReader::new(config));
+    let mut out = std::io::stdout().lock();
+    if let Some(path) = &args.ndjson {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut written = 0u64;
+        loop {
+            let n = reader.read(&mut buffer).context("generating events")?;
+            if n == 0 {
+                break;
+            }
+            writer.write_all(&buffer[..n]).with_context(|| format!("writing {}", path.display()))?;
+            written += n as u64;
+            bar.set_message(format!("{} MiB", written >> 20));
+        }
+        writer.flush().with_context(|| format!("writing {}", path.display()))?;
+        bar.finish_and_clear();
+        writeln!(
+            out,
+            "wrote {} OCSF events ({} users, {first} to {last}) to {}",
+            thousands(reader.get_ref().events()),
+            args.users,
+            path.display()
+        )?;
+    } else {
+        let adapter = adapters::build("ocsf", &AdapterOptions::default())?;
+        let mut log = EventLog::open(&args.data.data, LogOptions::default())?;
+        let mut ingest = FileIngest::new(adapter.as_ref(), &mut log, IngestOptions::default());
+        ingest.ingest(&mut reader, "demo", &mut |report: &IngestReport| {
+            bar.set_message(format!("{} events stored", thousands(report.committed.stored)));
+        })?;
+        let report = ingest.finish()?;
+        bar.finish_and_clear();
+        let c = &report.committed;
+        writeln!(
+            out,
+            "stored {} events ({} users, {first} to {last}) in {}{}",
+            thousands(c.stored),
+            args.users,
+            args.data.data.display(),
+            if c.duplicates > 0 { format!("; {} were already there", thousands(c.duplicates)) } else { String::new() }
+        )?;
+        if c.dead_letters > 0 {
+            anyhow::bail!("the demo produced {} dead letters; this is a bug", c.dead_letters);
+        }
+    }
+    let attacks = reader.get_ref().attacks();
+    writeln!(out, "injected {} attacks:", attacks.len())?;
+    for attack in attacks {
+        writeln!(out, "  {} {:<20} {}", attack.start.format("%Y-%m-%d %H:%M"), attack.kind, attack.description)?;
+    }
+    if let Some(path) = &args.truth {
+        let truth = serde_json::json!({
+            "seed": args.seed,
+            "users": args.users,
+            "start": first,
+            "days": args.days,
+            "events": reader.get_ref().events(),
+            "attacks": attacks,
+        });
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer_pretty(BufWriter::new(file), &truth).with_context(|| format!("writing {}", path.display()))?;
+        writeln!(out, "ground truth written to {}", path.display())?;
+    }
+    if args.ndjson.is_none() {
+        writeln!(
+            out,
+            "next: authtrail query \"SELECT date, count(*) AS failed FROM events WHERE outcome = 'failure' GROUP BY date ORDER BY date\""
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,48 @@
+//! One module per subcommand; each turns parsed arguments into calls on the
+//! library crates and prints what a person needs to see.
+
+mod bench;
+mod demo;
+mod ingest;
+mod query;
+mod verify;
+
+use std::process::ExitCode;
+
+use crate::cli::{BenchCommand, Cli, Command, IngestCommand};
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Ingest(IngestCommand::File(args)) => ingest::file(args),
+        Command::Query(args) => query::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(BenchCommand::Ingest(args)) => bench::ingest(args),
+    }
+}
+
+/// Formats a count with thousands separators.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A progress bar on standard error (hidden when it is not a terminal).
+pub fn progress_bar(total: Option<u64>, template: &str) -> indicatif::ProgressBar {
+    let bar = match total {
+        Some(total) => indicatif::ProgressBar::new(total),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
