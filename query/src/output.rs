@@ -85,10 +85,8 @@ pub async fn write_stream(
                 rows += batch.num_rows() as u64;
                 writer.write(&batch)?;
             }
+            // Writes `[]` when there were no rows.
             writer.finish()?;
-            if rows == 0 {
-                out.write_all(b"[]").map_err(io_error)?;
-            }
             out.write_all(b"\n").map_err(io_error)?;
         }
         OutputFormat::Ndjson => {
