@@ -15,7 +15,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Start with:  authtrail demo && authtrail query "SELECT date, count(*) FROM events WHERE outcome = 'failure' GROUP BY date ORDER BY date"
 #[derive(Debug, Parser)]
-#[command(name = "authtrail", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "authtrail",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -113,7 +118,13 @@ pub struct QueryArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Output format.
-    #[arg(long, short, env = "AUTHTRAIL_FORMAT", value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short,
+        env = "AUTHTRAIL_FORMAT",
+        value_enum,
+        default_value = "table"
+    )]
     pub format: Format,
     /// Memory for sorts, joins and aggregations, in MiB.
     #[arg(long, env = "AUTHTRAIL_QUERY_MEMORY_MB", default_value_t = 1024)]

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `authtrail` binary, real files, the real
 //! Parquet event log, and DuckDB reading what it wrote.
 
+#![allow(clippy::unwrap_used)]
+
 mod util;
 
 use std::io::Write;
@@ -17,19 +19,58 @@ fn a_garbage_line_becomes_one_dead_letter_and_a_replay_stores_nothing() {
     let input = ws.path("batch.ndjson");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
 
-    let first = ws.run(&["ingest", "file", "--source", "ocsf", input.to_str().unwrap()]).ok();
-    assert!(first.stdout.contains("stored                 999"), "{}", first.stdout);
-    assert!(first.stdout.contains("dead letters             1"), "{}", first.stdout);
-    assert!(first.stdout.contains("batch.ndjson:500: not valid JSON"), "{}", first.stdout);
+    let first = ws
+        .run(&[
+            "ingest",
+            "file",
+            "--source",
+            "ocsf",
+            input.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        first.stdout.contains("stored                 999"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("dead letters             1"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("batch.ndjson:500: not valid JSON"),
+        "{}",
+        first.stdout
+    );
     assert_eq!(ws.query_number("SELECT count(*) FROM events"), 999);
-    assert_eq!(ws.query_number("SELECT count(DISTINCT event_id) FROM events"), 999);
+    assert_eq!(
+        ws.query_number("SELECT count(DISTINCT event_id) FROM events"),
+        999
+    );
     let dead = ws.query_csv("SELECT line, source, reason, length(raw) > 0 FROM dead_letters");
     assert_eq!(dead.len(), 1);
     assert!(dead[0].starts_with("500,ocsf,not valid JSON"), "{dead:?}");
 
-    let second = ws.run(&["ingest", "file", "--source", "ocsf", input.to_str().unwrap()]).ok();
-    assert!(second.stdout.contains("stored                   0"), "{}", second.stdout);
-    assert!(second.stdout.contains("duplicates             999"), "{}", second.stdout);
+    let second = ws
+        .run(&[
+            "ingest",
+            "file",
+            "--source",
+            "ocsf",
+            input.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        second.stdout.contains("stored                   0"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second.stdout.contains("duplicates             999"),
+        "{}",
+        second.stdout
+    );
     assert_eq!(ws.query_number("SELECT count(*) FROM events"), 999);
     assert_eq!(ws.query_number("SELECT count(*) FROM dead_letters"), 1);
     ws.run(&["verify"]).ok();
@@ -40,7 +81,14 @@ fn strict_mode_fails_on_rejected_lines() {
     let ws = Workspace::new();
     let input = ws.path("bad.ndjson");
     std::fs::write(&input, "not json\n").unwrap();
-    let run = ws.run(&["ingest", "file", "--strict", "--source", "okta", input.to_str().unwrap()]);
+    let run = ws.run(&[
+        "ingest",
+        "file",
+        "--strict",
+        "--source",
+        "okta",
+        input.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert_eq!(ws.query_number("SELECT count(*) FROM dead_letters"), 1);
 }
@@ -52,20 +100,41 @@ fn gzip_from_standard_input() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
     let compressed = gz.finish().unwrap();
-    let run = ws.run_with_stdin(&["ingest", "file", "--source", "ocsf", "-"], &compressed).ok();
-    assert!(run.stdout.contains("dead letters             0"), "{}", run.stdout);
-    assert_eq!(ws.query_number("SELECT count(*) FROM events"), lines.len() as u64);
+    let run = ws
+        .run_with_stdin(&["ingest", "file", "--source", "ocsf", "-"], &compressed)
+        .ok();
+    assert!(
+        run.stdout.contains("dead letters             0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        ws.query_number("SELECT count(*) FROM events"),
+        lines.len() as u64
+    );
 }
 
 #[test]
 fn every_adapter_ingests_its_samples_from_the_command_line() {
     let ws = Workspace::new();
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ingest/tests/data/adapters");
-    for source in ["okta", "auth0", "keycloak", "harness", "github", "ocsf", "ecs", "sshd", "windows", "generic"] {
+    let samples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ingest/tests/data/adapters");
+    for source in [
+        "okta", "auth0", "keycloak", "harness", "github", "ocsf", "ecs", "sshd", "windows",
+        "generic",
+    ] {
         let dir = samples.join(source);
-        let mut args = vec!["ingest".to_owned(), "file".to_owned(), "--source".to_owned(), source.to_owned()];
+        let mut args = vec![
+            "ingest".to_owned(),
+            "file".to_owned(),
+            "--source".to_owned(),
+            source.to_owned(),
+        ];
         if source == "generic" {
-            args.extend(["--mapping".to_owned(), dir.join("mapping.toml").display().to_string()]);
+            args.extend([
+                "--mapping".to_owned(),
+                dir.join("mapping.toml").display().to_string(),
+            ]);
         }
         if source == "sshd" {
             args.extend(["--syslog-year".to_owned(), "2024".to_owned()]);
@@ -80,13 +149,27 @@ fn every_adapter_ingests_its_samples_from_the_command_line() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         ws.run(&args).ok();
         assert!(
-            ws.query_number(&format!("SELECT count(*) FROM events WHERE source = '{source}'")) > 0,
+            ws.query_number(&format!(
+                "SELECT count(*) FROM events WHERE source = '{source}'"
+            )) > 0,
             "nothing stored for {source}"
         );
     }
-    let by_reason = ws.query_csv("SELECT DISTINCT reason FROM events WHERE reason IS NOT NULL ORDER BY reason");
-    for reason in ["account_locked", "domain_not_allowed", "invalid_credentials", "mfa_denied", "mfa_failed", "replay", "unknown_user"] {
-        assert!(by_reason.iter().any(|r| r == reason), "no {reason} in {by_reason:?}");
+    let by_reason =
+        ws.query_csv("SELECT DISTINCT reason FROM events WHERE reason IS NOT NULL ORDER BY reason");
+    for reason in [
+        "account_locked",
+        "domain_not_allowed",
+        "invalid_credentials",
+        "mfa_denied",
+        "mfa_failed",
+        "replay",
+        "unknown_user",
+    ] {
+        assert!(
+            by_reason.iter().any(|r| r == reason),
+            "no {reason} in {by_reason:?}"
+        );
     }
     ws.run(&["verify"]).ok();
 }
@@ -100,7 +183,16 @@ fn verify_names_a_changed_truncated_or_removed_file() {
         let path = ws.path(name);
         std::fs::write(&path, part.join("\n") + "\n").unwrap();
         // Two ingests make chains of more than one file per day.
-        ws.run(&["ingest", "file", "--source", "ocsf", "--commit-events", "200", path.to_str().unwrap()]).ok();
+        ws.run(&[
+            "ingest",
+            "file",
+            "--source",
+            "ocsf",
+            "--commit-events",
+            "200",
+            path.to_str().unwrap(),
+        ])
+        .ok();
     }
     let clean = ws.run(&["verify"]).ok();
     assert!(clean.stdout.starts_with("ok:"), "{}", clean.stdout);
@@ -120,8 +212,16 @@ fn verify_names_a_changed_truncated_or_removed_file() {
         let run = ws.run(&["verify"]);
         assert_eq!(run.code, 1, "{}", run.stdout);
         let name = target.file_name().unwrap().to_string_lossy();
-        assert!(run.stdout.contains(&*name), "{name} not named in:\n{}", run.stdout);
-        assert!(run.stdout.contains("changed after it was sealed"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains(&*name),
+            "{name} not named in:\n{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("changed after it was sealed"),
+            "{}",
+            run.stdout
+        );
         std::fs::write(target, original).unwrap();
         ws.run(&["verify"]).ok();
     }
@@ -130,13 +230,23 @@ fn verify_names_a_changed_truncated_or_removed_file() {
     std::fs::write(&files[1], &original[..original.len() - 100]).unwrap();
     let run = ws.run(&["verify"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains(&*files[1].file_name().unwrap().to_string_lossy()), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&*files[1].file_name().unwrap().to_string_lossy()),
+        "{}",
+        run.stdout
+    );
     std::fs::write(&files[1], &original).unwrap();
     // Removal.
     std::fs::remove_file(&files[1]).unwrap();
     let run = ws.run(&["verify"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains(&*files[1].file_name().unwrap().to_string_lossy()), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&*files[1].file_name().unwrap().to_string_lossy()),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("removed"), "{}", run.stdout);
 }
 
@@ -146,7 +256,14 @@ fn queries_are_read_only() {
     let lines = ws.demo_lines(10, 1);
     let input = ws.path("d.ndjson");
     std::fs::write(&input, lines.join("\n")).unwrap();
-    ws.run(&["ingest", "file", "--source", "ocsf", input.to_str().unwrap()]).ok();
+    ws.run(&[
+        "ingest",
+        "file",
+        "--source",
+        "ocsf",
+        input.to_str().unwrap(),
+    ])
+    .ok();
     for sql in [
         "DROP TABLE events",
         "INSERT INTO events SELECT * FROM events",
@@ -160,7 +277,10 @@ fn queries_are_read_only() {
         assert!(run.stderr.contains("error:"), "{sql}: {}", run.stderr);
     }
     assert!(!std::path::Path::new("/tmp/authtrail-copy-test.parquet").exists());
-    assert_eq!(ws.query_number("SELECT count(*) FROM events"), lines.len() as u64);
+    assert_eq!(
+        ws.query_number("SELECT count(*) FROM events"),
+        lines.len() as u64
+    );
 }
 
 #[test]
@@ -169,7 +289,14 @@ fn query_output_formats() {
     let lines = ws.demo_lines(10, 1);
     let input = ws.path("d.ndjson");
     std::fs::write(&input, lines.join("\n")).unwrap();
-    ws.run(&["ingest", "file", "--source", "ocsf", input.to_str().unwrap()]).ok();
+    ws.run(&[
+        "ingest",
+        "file",
+        "--source",
+        "ocsf",
+        input.to_str().unwrap(),
+    ])
+    .ok();
     let sql = "SELECT outcome, count(*) AS n FROM events GROUP BY outcome ORDER BY outcome";
     let json = ws.run(&["query", "--format", "json", sql]).ok();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).unwrap();
@@ -179,7 +306,14 @@ fn query_output_formats() {
     assert_eq!(ndjson.stdout.lines().count(), rows.len());
     let table = ws.run(&["query", sql]).ok();
     assert!(table.stdout.contains("| outcome"), "{}", table.stdout);
-    let empty = ws.run(&["query", "--format", "json", "SELECT * FROM events WHERE false"]).ok();
+    let empty = ws
+        .run(&[
+            "query",
+            "--format",
+            "json",
+            "SELECT * FROM events WHERE false",
+        ])
+        .ok();
     assert_eq!(empty.stdout.trim(), "[]");
 }
 
@@ -189,14 +323,40 @@ fn demo_is_deterministic_and_stores_attacks_with_ground_truth() {
     let one = ws.path("one.ndjson");
     let two = ws.path("two.ndjson");
     for path in [&one, &two] {
-        ws.run(&["demo", "--users", "50", "--days", "4", "--seed", "9", "--start", "2026-02-02", "--ndjson", path.to_str().unwrap()]).ok();
+        ws.run(&[
+            "demo",
+            "--users",
+            "50",
+            "--days",
+            "4",
+            "--seed",
+            "9",
+            "--start",
+            "2026-02-02",
+            "--ndjson",
+            path.to_str().unwrap(),
+        ])
+        .ok();
     }
     assert_eq!(std::fs::read(&one).unwrap(), std::fs::read(&two).unwrap());
 
     let truth = ws.path("truth.json");
-    let run = ws.run(&["demo", "--users", "200", "--days", "10", "--start", "2026-02-02", "--truth", truth.to_str().unwrap()]).ok();
+    let run = ws
+        .run(&[
+            "demo",
+            "--users",
+            "200",
+            "--days",
+            "10",
+            "--start",
+            "2026-02-02",
+            "--truth",
+            truth.to_str().unwrap(),
+        ])
+        .ok();
     assert!(run.stdout.contains("injected"), "{}", run.stdout);
-    let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
     let attacks = truth["attacks"].as_array().unwrap();
     let stored = ws.query_number("SELECT count(*) FROM events");
     assert_eq!(stored, truth["events"].as_u64().unwrap());
@@ -210,11 +370,27 @@ fn demo_is_deterministic_and_stores_attacks_with_ground_truth() {
             assert_eq!(failures, attack["events"].as_u64().unwrap());
         }
     }
-    let days = ws.query_csv("SELECT date, count(*) FROM events WHERE outcome = 'failure' GROUP BY date ORDER BY date");
+    let days = ws.query_csv(
+        "SELECT date, count(*) FROM events WHERE outcome = 'failure' GROUP BY date ORDER BY date",
+    );
     assert!(days.len() >= 10, "{days:?}");
     // Running the demo again adds nothing: same seed, same ids.
-    let again = ws.run(&["demo", "--users", "200", "--days", "10", "--start", "2026-02-02"]).ok();
-    assert!(again.stdout.contains("were already there"), "{}", again.stdout);
+    let again = ws
+        .run(&[
+            "demo",
+            "--users",
+            "200",
+            "--days",
+            "10",
+            "--start",
+            "2026-02-02",
+        ])
+        .ok();
+    assert!(
+        again.stdout.contains("were already there"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(ws.query_number("SELECT count(*) FROM events"), stored);
 }
 
@@ -224,7 +400,14 @@ fn duckdb_reads_the_log_and_counts_the_same_rows() {
     let lines = ws.demo_lines(100, 3);
     let input = ws.path("d.ndjson");
     std::fs::write(&input, lines.join("\n")).unwrap();
-    ws.run(&["ingest", "file", "--source", "ocsf", input.to_str().unwrap()]).ok();
+    ws.run(&[
+        "ingest",
+        "file",
+        "--source",
+        "ocsf",
+        input.to_str().unwrap(),
+    ])
+    .ok();
     let ours = ws.query_number("SELECT count(*) FROM events");
     let failures = ws.query_number("SELECT count(*) FROM events WHERE outcome = 'failure'");
     let script = format!(
@@ -233,7 +416,11 @@ fn duckdb_reads_the_log_and_counts_the_same_rows() {
          print(c.execute(f\"SELECT count(*) FROM read_parquet('{{glob}}', hive_partitioning=true) WHERE outcome = 'failure'\").fetchone()[0])\n",
         ws.data().display()
     );
-    let output = std::process::Command::new("python3").arg("-c").arg(&script).output().expect("python3 is needed for this test");
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3 is needed for this test");
     assert!(
         output.status.success(),
         "DuckDB could not read the log (install it with `python3 -m pip install duckdb`): {}",
@@ -249,7 +436,11 @@ fn helpful_errors() {
     let ws = Workspace::new();
     let run = ws.run(&["ingest", "file", "--source", "nope", "x.json"]);
     assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("unknown source \"nope\"") && run.stderr.contains("okta"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown source \"nope\"") && run.stderr.contains("okta"),
+        "{}",
+        run.stderr
+    );
     let run = ws.run(&["ingest", "file", "--source", "generic", "x.json"]);
     assert!(run.stderr.contains("--mapping"), "{}", run.stderr);
     let run = ws.run(&["ingest", "file", "--source", "okta", "/does/not/exist.json"]);

@@ -63,11 +63,46 @@ struct Office {
 }
 
 const OFFICES: &[Office] = &[
-    Office { city: "New York", country: "US", lat: 40.71, lon: -74.01, utc_offset_minutes: -300, nat_prefix: "198.51.100" },
-    Office { city: "San Francisco", country: "US", lat: 37.77, lon: -122.42, utc_offset_minutes: -480, nat_prefix: "198.51.101" },
-    Office { city: "London", country: "GB", lat: 51.51, lon: -0.13, utc_offset_minutes: 0, nat_prefix: "203.0.113" },
-    Office { city: "Berlin", country: "DE", lat: 52.52, lon: 13.40, utc_offset_minutes: 60, nat_prefix: "203.0.114" },
-    Office { city: "Bengaluru", country: "IN", lat: 12.97, lon: 77.59, utc_offset_minutes: 330, nat_prefix: "192.0.2" },
+    Office {
+        city: "New York",
+        country: "US",
+        lat: 40.71,
+        lon: -74.01,
+        utc_offset_minutes: -300,
+        nat_prefix: "198.51.100",
+    },
+    Office {
+        city: "San Francisco",
+        country: "US",
+        lat: 37.77,
+        lon: -122.42,
+        utc_offset_minutes: -480,
+        nat_prefix: "198.51.101",
+    },
+    Office {
+        city: "London",
+        country: "GB",
+        lat: 51.51,
+        lon: -0.13,
+        utc_offset_minutes: 0,
+        nat_prefix: "203.0.113",
+    },
+    Office {
+        city: "Berlin",
+        country: "DE",
+        lat: 52.52,
+        lon: 13.40,
+        utc_offset_minutes: 60,
+        nat_prefix: "203.0.114",
+    },
+    Office {
+        city: "Bengaluru",
+        country: "IN",
+        lat: 12.97,
+        lon: 77.59,
+        utc_offset_minutes: 330,
+        nat_prefix: "192.0.2",
+    },
 ];
 
 /// Far-away places for attackers and impossible travel.
@@ -81,21 +116,94 @@ const ELSEWHERE: &[(&str, &str, f64, f64, &str)] = &[
 ];
 
 const APPS: &[(&str, u32)] = &[
-    ("Slack", 5), ("Google Workspace", 5), ("Salesforce", 6), ("GitHub", 4), ("Jira", 4),
-    ("AWS Console", 5), ("Workday", 5), ("Zoom", 4), ("Confluence", 4), ("Datadog", 4),
+    ("Slack", 5),
+    ("Google Workspace", 5),
+    ("Salesforce", 6),
+    ("GitHub", 4),
+    ("Jira", 4),
+    ("AWS Console", 5),
+    ("Workday", 5),
+    ("Zoom", 4),
+    ("Confluence", 4),
+    ("Datadog", 4),
 ];
 
 const FIRST: &[&str] = &[
-    "james", "mary", "robert", "patricia", "john", "jennifer", "michael", "linda", "david", "elizabeth",
-    "william", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah", "priya", "arjun",
-    "oliver", "amelia", "lukas", "lena", "aisha", "wei", "yuki", "mateo", "sofia", "noah", "emma", "liam",
-    "chloe", "ravi", "ananya", "felix", "hannah", "omar", "fatima", "ivan",
+    "james",
+    "mary",
+    "robert",
+    "patricia",
+    "john",
+    "jennifer",
+    "michael",
+    "linda",
+    "david",
+    "elizabeth",
+    "william",
+    "barbara",
+    "richard",
+    "susan",
+    "joseph",
+    "jessica",
+    "thomas",
+    "sarah",
+    "priya",
+    "arjun",
+    "oliver",
+    "amelia",
+    "lukas",
+    "lena",
+    "aisha",
+    "wei",
+    "yuki",
+    "mateo",
+    "sofia",
+    "noah",
+    "emma",
+    "liam",
+    "chloe",
+    "ravi",
+    "ananya",
+    "felix",
+    "hannah",
+    "omar",
+    "fatima",
+    "ivan",
 ];
 
 const LAST: &[&str] = &[
-    "smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez", "martinez",
-    "patel", "sharma", "muller", "schmidt", "schneider", "fischer", "taylor", "wilson", "evans", "thomas",
-    "kim", "lee", "nguyen", "chen", "wang", "singh", "kumar", "lopez", "gonzalez", "clark", "lewis", "walker",
+    "smith",
+    "johnson",
+    "williams",
+    "brown",
+    "jones",
+    "garcia",
+    "miller",
+    "davis",
+    "rodriguez",
+    "martinez",
+    "patel",
+    "sharma",
+    "muller",
+    "schmidt",
+    "schneider",
+    "fischer",
+    "taylor",
+    "wilson",
+    "evans",
+    "thomas",
+    "kim",
+    "lee",
+    "nguyen",
+    "chen",
+    "wang",
+    "singh",
+    "kumar",
+    "lopez",
+    "gonzalez",
+    "clark",
+    "lewis",
+    "walker",
 ];
 
 const DOMAIN: &str = "acme.example";
@@ -225,8 +333,14 @@ enum Kind {
 impl DemoConfig {
     /// The default demo: 500 users over the 30 days before today.
     pub fn new(users: usize, days: u32, seed: u64, start: Option<NaiveDate>) -> Self {
-        let start = start.unwrap_or_else(|| Utc::now().date_naive() - Duration::days(i64::from(days)));
-        DemoConfig { users, days, start, seed }
+        let start =
+            start.unwrap_or_else(|| Utc::now().date_naive() - Duration::days(i64::from(days)));
+        DemoConfig {
+            users,
+            days,
+            start,
+            seed,
+        }
     }
 }
 
@@ -269,11 +383,24 @@ impl DemoReader {
                 }
                 apps.truncate(app_count);
                 User {
-                    login: format!("{first}.{last}{}@{DOMAIN}", if i >= FIRST.len() * LAST.len() / 4 { i.to_string() } else { String::new() }),
+                    login: format!(
+                        "{first}.{last}{}@{DOMAIN}",
+                        if i >= FIRST.len() * LAST.len() / 4 {
+                            i.to_string()
+                        } else {
+                            String::new()
+                        }
+                    ),
                     uid: format!("00u{:017x}", rng.random::<u64>() >> 4),
                     office,
                     factor,
-                    remote_ip: format!("{}.{}.{}.{}", [73, 86, 91, 49, 24][office], rng.random_range(1..255), rng.random_range(1..255), rng.random_range(1..255)),
+                    remote_ip: format!(
+                        "{}.{}.{}.{}",
+                        [73, 86, 91, 49, 24][office],
+                        rng.random_range(1..255),
+                        rng.random_range(1..255),
+                        rng.random_range(1..255)
+                    ),
                     agent: rng.random_range(0..USER_AGENTS.len()),
                     apps,
                     weekend_worker: rng.random_bool(0.15),
@@ -282,7 +409,14 @@ impl DemoReader {
             })
             .collect::<Vec<_>>();
         // Spread the attacks over the window, a few of each kind.
-        let kinds = ["brute_force", "password_spraying", "credential_stuffing", "mfa_fatigue", "impossible_travel", "domain_not_allowed"];
+        let kinds = [
+            "brute_force",
+            "password_spraying",
+            "credential_stuffing",
+            "mfa_fatigue",
+            "impossible_travel",
+            "domain_not_allowed",
+        ];
         let rounds = (config.days / 10).max(1);
         let mut attack_days = Vec::new();
         for _ in 0..rounds {
@@ -321,18 +455,31 @@ impl DemoReader {
         let midnight = Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default());
         let mut planned = std::mem::take(&mut self.carry);
         for index in 0..self.users.len() {
-            let works = if weekend { self.users[index].weekend_worker && self.rng.random_bool(0.3) } else { self.rng.random_bool(0.93) };
+            let works = if weekend {
+                self.users[index].weekend_worker && self.rng.random_bool(0.3)
+            } else {
+                self.rng.random_bool(0.93)
+            };
             if works {
                 self.user_day(index, midnight, &mut planned);
             }
         }
-        let todays: Vec<&'static str> = self.attack_days.iter().filter(|(d, _)| *d == self.day).map(|(_, k)| *k).collect();
+        let todays: Vec<&'static str> = self
+            .attack_days
+            .iter()
+            .filter(|(d, _)| *d == self.day)
+            .map(|(_, k)| *k)
+            .collect();
         for kind in todays {
             self.attack(kind, midnight, &mut planned);
         }
         planned.sort_by_key(|p| p.time);
         let last_day = self.day + 1 >= self.config.days;
-        let split = if last_day { planned.len() } else { planned.partition_point(|p| p.time < midnight + Duration::days(1)) };
+        let split = if last_day {
+            planned.len()
+        } else {
+            planned.partition_point(|p| p.time < midnight + Duration::days(1))
+        };
         self.carry = planned.split_off(split);
         self.buffer.clear();
         self.position = 0;
@@ -346,10 +493,15 @@ impl DemoReader {
         let user = &self.users[index];
         let office = &OFFICES[user.office];
         let remote = rng.random_bool(0.3);
-        let ip = if remote { user.remote_ip.clone() } else { format!("{}.{}", office.nat_prefix, rng.random_range(2..250)) };
+        let ip = if remote {
+            user.remote_ip.clone()
+        } else {
+            format!("{}.{}", office.nat_prefix, rng.random_range(2..250))
+        };
         // Start between 07:30 and 10:00 local time.
         let local_start = rng.random_range(450..600) - office.utc_offset_minutes;
-        let mut at = midnight + Duration::minutes(local_start) + Duration::seconds(rng.random_range(0..60));
+        let mut at =
+            midnight + Duration::minutes(local_start) + Duration::seconds(rng.random_range(0..60));
         let base = |time, kind, success, detail, app| Planned {
             time,
             user: user.login.clone(),
@@ -366,7 +518,13 @@ impl DemoReader {
             agent: user.agent,
         };
         if rng.random_bool(user.typo_rate) {
-            planned.push(base(at, Kind::Password, false, Some("INVALID_CREDENTIALS"), None));
+            planned.push(base(
+                at,
+                Kind::Password,
+                false,
+                Some("INVALID_CREDENTIALS"),
+                None,
+            ));
             at += Duration::seconds(rng.random_range(4..30));
         }
         planned.push(base(at, Kind::Password, true, None, None));
@@ -376,7 +534,11 @@ impl DemoReader {
             at += Duration::seconds(rng.random_range(2..15));
         }
         if rng.random_bool(0.02) {
-            let detail = if user.factor == Factor::Push { "MFA push denied by user" } else { "Invalid MFA passcode" };
+            let detail = if user.factor == Factor::Push {
+                "MFA push denied by user"
+            } else {
+                "Invalid MFA passcode"
+            };
             planned.push(base(at, Kind::Mfa(user.factor), false, Some(detail), None));
             at += Duration::seconds(rng.random_range(5..40));
         }
@@ -385,7 +547,7 @@ impl DemoReader {
         for _ in 0..sessions {
             at += Duration::seconds(rng.random_range(60..5400));
             let app = user.apps[rng.random_range(0..user.apps.len())];
-            let saml = APPS[app].1 % 2 == 0;
+            let saml = APPS[app].1.is_multiple_of(2);
             planned.push(base(at, Kind::Sso { saml }, true, None, Some(APPS[app].0)));
         }
         if rng.random_bool(0.4) {
@@ -403,7 +565,19 @@ impl DemoReader {
         let victim = rng.random_range(0..self.users.len());
         let victim_login = self.users[victim].login.clone();
         let foreign = |time, user: String, ip: String, kind, success, detail| Planned {
-            time, user, uid: None, ip, city, country, lat, lon, kind, success, detail, app: None, agent: 3,
+            time,
+            user,
+            uid: None,
+            ip,
+            city,
+            country,
+            lat,
+            lon,
+            kind,
+            success,
+            detail,
+            app: None,
+            agent: 3,
         };
         let before = planned.len();
         let mut end = start;
@@ -415,18 +589,35 @@ impl DemoReader {
                 let tries = rng.random_range(40..80);
                 for i in 0..tries {
                     end = start + Duration::seconds(i * rng.random_range(3..12));
-                    planned.push(foreign(end, victim_login.clone(), attacker_ip.clone(), Kind::Password, false, Some("INVALID_CREDENTIALS")));
+                    planned.push(foreign(
+                        end,
+                        victim_login.clone(),
+                        attacker_ip.clone(),
+                        Kind::Password,
+                        false,
+                        Some("INVALID_CREDENTIALS"),
+                    ));
                 }
                 user = Some(victim_login.clone());
-                description = format!("{tries} failed password attempts on one account from one address within minutes");
+                description = format!(
+                    "{tries} failed password attempts on one account from one address within minutes"
+                );
             }
             "password_spraying" => {
                 let targets = self.users.len().min(rng.random_range(150..300));
                 for (i, target) in self.users.iter().take(targets).enumerate() {
                     end = start + Duration::seconds(i as i64 * 8);
-                    planned.push(foreign(end, target.login.clone(), attacker_ip.clone(), Kind::Password, false, Some("INVALID_CREDENTIALS")));
+                    planned.push(foreign(
+                        end,
+                        target.login.clone(),
+                        attacker_ip.clone(),
+                        Kind::Password,
+                        false,
+                        Some("INVALID_CREDENTIALS"),
+                    ));
                 }
-                description = format!("one password tried against {targets} accounts from one address");
+                description =
+                    format!("one password tried against {targets} accounts from one address");
             }
             "credential_stuffing" => {
                 let attempts = rng.random_range(1500..3000);
@@ -436,31 +627,89 @@ impl DemoReader {
                     end = start + Duration::milliseconds(i * rng.random_range(200..1500));
                     let roll = rng.random_range(0..100);
                     let (login, success, detail) = if roll < 65 {
-                        (format!("{}{}@{}", FIRST[rng.random_range(0..FIRST.len())], rng.random_range(1..9999), ["gmail.com", "yahoo.com", DOMAIN][rng.random_range(0..3)]), false, Some("User not found"))
+                        (
+                            format!(
+                                "{}{}@{}",
+                                FIRST[rng.random_range(0..FIRST.len())],
+                                rng.random_range(1..9999),
+                                ["gmail.com", "yahoo.com", DOMAIN][rng.random_range(0..3)]
+                            ),
+                            false,
+                            Some("User not found"),
+                        )
                     } else if roll < 99 {
-                        (self.users[rng.random_range(0..self.users.len())].login.clone(), false, Some("INVALID_CREDENTIALS"))
+                        (
+                            self.users[rng.random_range(0..self.users.len())]
+                                .login
+                                .clone(),
+                            false,
+                            Some("INVALID_CREDENTIALS"),
+                        )
                     } else {
-                        (self.users[rng.random_range(0..self.users.len())].login.clone(), true, None)
+                        (
+                            self.users[rng.random_range(0..self.users.len())]
+                                .login
+                                .clone(),
+                            true,
+                            None,
+                        )
                     };
                     planned.push(foreign(end, login, bot, Kind::Password, success, detail));
                 }
                 ip = None;
-                description = format!("{attempts} logins with leaked credentials from a botnet, mostly unknown users, a few successes");
+                description = format!(
+                    "{attempts} logins with leaked credentials from a botnet, mostly unknown users, a few successes"
+                );
             }
             "mfa_fatigue" => {
                 let pushes = rng.random_range(12..30);
                 let mut at = start;
-                planned.push(foreign(at, victim_login.clone(), attacker_ip.clone(), Kind::Password, true, None));
+                planned.push(foreign(
+                    at,
+                    victim_login.clone(),
+                    attacker_ip.clone(),
+                    Kind::Password,
+                    true,
+                    None,
+                ));
                 for _ in 0..pushes {
                     at += Duration::seconds(rng.random_range(20..90));
-                    planned.push(foreign(at, victim_login.clone(), attacker_ip.clone(), Kind::PushSent, true, None));
+                    planned.push(foreign(
+                        at,
+                        victim_login.clone(),
+                        attacker_ip.clone(),
+                        Kind::PushSent,
+                        true,
+                        None,
+                    ));
                     at += Duration::seconds(rng.random_range(5..30));
-                    planned.push(foreign(at, victim_login.clone(), attacker_ip.clone(), Kind::Mfa(Factor::Push), false, Some("MFA push denied by user")));
+                    planned.push(foreign(
+                        at,
+                        victim_login.clone(),
+                        attacker_ip.clone(),
+                        Kind::Mfa(Factor::Push),
+                        false,
+                        Some("MFA push denied by user"),
+                    ));
                 }
                 at += Duration::seconds(rng.random_range(20..90));
-                planned.push(foreign(at, victim_login.clone(), attacker_ip.clone(), Kind::PushSent, true, None));
+                planned.push(foreign(
+                    at,
+                    victim_login.clone(),
+                    attacker_ip.clone(),
+                    Kind::PushSent,
+                    true,
+                    None,
+                ));
                 at += Duration::seconds(rng.random_range(5..30));
-                planned.push(foreign(at, victim_login.clone(), attacker_ip.clone(), Kind::Mfa(Factor::Push), true, None));
+                planned.push(foreign(
+                    at,
+                    victim_login.clone(),
+                    attacker_ip.clone(),
+                    Kind::Mfa(Factor::Push),
+                    true,
+                    None,
+                ));
                 end = at;
                 user = Some(victim_login.clone());
                 description = format!("{pushes} push notifications denied, then one accepted");
@@ -468,45 +717,125 @@ impl DemoReader {
             "impossible_travel" => {
                 let home = &OFFICES[self.users[victim].office];
                 let home_ip = format!("{}.{}", home.nat_prefix, rng.random_range(2..250));
-                let mut first = foreign(start, victim_login.clone(), home_ip, Kind::Password, true, None);
-                (first.city, first.country, first.lat, first.lon, first.uid) = (home.city, home.country, home.lat, home.lon, Some(self.users[victim].uid.clone()));
+                let mut first = foreign(
+                    start,
+                    victim_login.clone(),
+                    home_ip,
+                    Kind::Password,
+                    true,
+                    None,
+                );
+                (first.city, first.country, first.lat, first.lon, first.uid) = (
+                    home.city,
+                    home.country,
+                    home.lat,
+                    home.lon,
+                    Some(self.users[victim].uid.clone()),
+                );
                 planned.push(first);
                 end = start + Duration::minutes(rng.random_range(20..90));
-                let mut second = foreign(end, victim_login.clone(), attacker_ip.clone(), Kind::Password, true, None);
+                let mut second = foreign(
+                    end,
+                    victim_login.clone(),
+                    attacker_ip.clone(),
+                    Kind::Password,
+                    true,
+                    None,
+                );
                 second.uid = Some(self.users[victim].uid.clone());
                 planned.push(second);
                 user = Some(victim_login.clone());
-                description = format!("successful logins from {} and {city} {} minutes apart", home.city, (end - start).num_minutes());
+                description = format!(
+                    "successful logins from {} and {city} {} minutes apart",
+                    home.city,
+                    (end - start).num_minutes()
+                );
             }
             _ => {
                 let attempts = rng.random_range(10..40);
                 for i in 0..attempts {
                     end = start + Duration::seconds(i * rng.random_range(30..600));
-                    let outsider = format!("{}.{}@{}", FIRST[rng.random_range(0..FIRST.len())], LAST[rng.random_range(0..LAST.len())], ["gmail.com", "contractor.example", "outlook.com"][rng.random_range(0..3)]);
-                    let mut p = foreign(end, outsider, format!("{prefix}.{}", rng.random_range(2..250)), Kind::Sso { saml: true }, false, Some("Domain not whitelisted"));
+                    let outsider = format!(
+                        "{}.{}@{}",
+                        FIRST[rng.random_range(0..FIRST.len())],
+                        LAST[rng.random_range(0..LAST.len())],
+                        ["gmail.com", "contractor.example", "outlook.com"][rng.random_range(0..3)]
+                    );
+                    let mut p = foreign(
+                        end,
+                        outsider,
+                        format!("{prefix}.{}", rng.random_range(2..250)),
+                        Kind::Sso { saml: true },
+                        false,
+                        Some("Domain not whitelisted"),
+                    );
                     p.app = Some("Salesforce");
                     planned.push(p);
                 }
                 ip = None;
-                description = format!("{attempts} SAML logins from e-mail domains that are not allowed");
+                description =
+                    format!("{attempts} SAML logins from e-mail domains that are not allowed");
             }
         }
-        self.attacks.push(Attack { kind, start, end, user, src_ip: ip, events: (planned.len() - before) as u64, description });
+        self.attacks.push(Attack {
+            kind,
+            start,
+            end,
+            user,
+            src_ip: ip,
+            events: (planned.len() - before) as u64,
+            description,
+        });
     }
 
     fn write(&mut self, p: &Planned) {
         self.sequence += 1;
         self.events += 1;
         let (activity_id, code, protocol, protocol_id, is_mfa, factor) = match p.kind {
-            Kind::Password => (1, "user.session.start", Some("Password"), Some(99), false, None),
-            Kind::PushSent => (1, "system.push.send_factor_verify_push", None, None, true, Some("Push Notification")),
-            Kind::Mfa(f) => (1, "user.authentication.auth_via_mfa", None, None, true, Some(match f {
-                Factor::Push => "Push Notification",
-                Factor::Totp => "TOTP",
-                Factor::Webauthn => "WebAuthn",
-            })),
-            Kind::Sso { saml: true } => (1, "user.authentication.sso", Some("SAML"), Some(5), false, None),
-            Kind::Sso { saml: false } => (1, "user.authentication.sso", Some("OpenID Connect"), Some(4), false, None),
+            Kind::Password => (
+                1,
+                "user.session.start",
+                Some("Password"),
+                Some(99),
+                false,
+                None,
+            ),
+            Kind::PushSent => (
+                1,
+                "system.push.send_factor_verify_push",
+                None,
+                None,
+                true,
+                Some("Push Notification"),
+            ),
+            Kind::Mfa(f) => (
+                1,
+                "user.authentication.auth_via_mfa",
+                None,
+                None,
+                true,
+                Some(match f {
+                    Factor::Push => "Push Notification",
+                    Factor::Totp => "TOTP",
+                    Factor::Webauthn => "WebAuthn",
+                }),
+            ),
+            Kind::Sso { saml: true } => (
+                1,
+                "user.authentication.sso",
+                Some("SAML"),
+                Some(5),
+                false,
+                None,
+            ),
+            Kind::Sso { saml: false } => (
+                1,
+                "user.authentication.sso",
+                Some("OpenID Connect"),
+                Some(4),
+                false,
+                None,
+            ),
             Kind::Logout => (2, "user.session.end", None, None, false, None),
         };
         let record = Ocsf {
@@ -524,17 +853,28 @@ impl DemoReader {
                 product: Named { name: "Okta" },
                 event_code: code,
             },
-            user: OcsfUser { name: &p.user, uid: p.uid.as_deref() },
+            user: OcsfUser {
+                name: &p.user,
+                uid: p.uid.as_deref(),
+            },
             src_endpoint: Endpoint {
                 ip: &p.ip,
-                location: Location { city: p.city, country: p.country, coordinates: [p.lon, p.lat] },
+                location: Location {
+                    city: p.city,
+                    country: p.country,
+                    coordinates: [p.lon, p.lat],
+                },
             },
             auth_protocol: protocol,
             auth_protocol_id: protocol_id,
             is_mfa,
-            auth_factors: factor.map(|f| vec![FactorType { factor_type: f }]).unwrap_or_default(),
+            auth_factors: factor
+                .map(|f| vec![FactorType { factor_type: f }])
+                .unwrap_or_default(),
             service: p.app.map(|name| Named { name }),
-            http_request: UserAgent { user_agent: USER_AGENTS[p.agent] },
+            http_request: UserAgent {
+                user_agent: USER_AGENTS[p.agent],
+            },
         };
         // Serialising plain structs of strings and numbers cannot fail.
         if serde_json::to_writer(&mut self.buffer, &record).is_ok() {

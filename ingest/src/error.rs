@@ -59,7 +59,10 @@ pub enum IngestError {
 
 impl IngestError {
     /// Wraps an I/O error with what was being done and where.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| IngestError::Io {
             action,

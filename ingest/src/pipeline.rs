@@ -16,10 +16,10 @@ use rayon::prelude::*;
 
 use authtrail_schemas::{AppendLog, AuthEvent, CommitSummary, DeadLetter};
 
+use crate::IngestError;
 use crate::adapters::{Adapter, ParseError, util};
 use crate::records::{self, ChunkReader, Framing, FramingError, JsonShape, Record};
 use crate::store::EventLog;
-use crate::IngestError;
 
 /// A record that became a dead letter, as reported back to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,14 @@ impl Parsed {
 }
 
 /// Builds the dead letter for a rejected record.
-pub fn dead_letter(source: &str, origin: &str, line: u64, raw: &[u8], reason: String, received_at: DateTime<Utc>) -> DeadLetter {
+pub fn dead_letter(
+    source: &str,
+    origin: &str,
+    line: u64,
+    raw: &[u8],
+    reason: String,
+    received_at: DateTime<Utc>,
+) -> DeadLetter {
     let mut key = Vec::with_capacity(origin.len() + raw.len() + 24);
     key.extend_from_slice(origin.as_bytes());
     key.push(0);
@@ -76,7 +83,12 @@ pub fn dead_letter(source: &str, origin: &str, line: u64, raw: &[u8], reason: St
 }
 
 /// Parses records with `adapter`, in parallel, keeping input order.
-pub fn parse_records(adapter: &dyn Adapter, records: &[Record<'_>], origin: &str, received_at: DateTime<Utc>) -> Parsed {
+pub fn parse_records(
+    adapter: &dyn Adapter,
+    records: &[Record<'_>],
+    origin: &str,
+    received_at: DateTime<Utc>,
+) -> Parsed {
     let pieces: Vec<Parsed> = records
         .par_chunks(1024)
         .map(|chunk| {
@@ -93,7 +105,9 @@ pub fn parse_records(adapter: &dyn Adapter, records: &[Record<'_>], origin: &str
                         reason,
                         received_at,
                     )),
-                    Err(ParseError::NotAuthentication(kind)) => *parsed.skipped.entry(kind).or_default() += 1,
+                    Err(ParseError::NotAuthentication(kind)) => {
+                        *parsed.skipped.entry(kind).or_default() += 1
+                    }
                 }
             }
             parsed
@@ -189,7 +203,12 @@ impl<'a> FileIngest<'a> {
 
     /// Reads one whole input (already decompressed) named `origin`.
     /// `progress` is called after each chunk with the totals so far.
-    pub fn ingest(&mut self, input: &mut dyn BufRead, origin: &str, progress: &mut dyn FnMut(&IngestReport)) -> Result<(), IngestError> {
+    pub fn ingest(
+        &mut self,
+        input: &mut dyn BufRead,
+        origin: &str,
+        progress: &mut dyn FnMut(&IngestReport),
+    ) -> Result<(), IngestError> {
         let io_err = |err| IngestError::io("reading", origin)(err);
         let shape = match self.adapter.framing() {
             Framing::Text => JsonShape::Lines,
@@ -223,14 +242,26 @@ impl<'a> FileIngest<'a> {
         Ok(())
     }
 
-    fn add_framing_errors(&mut self, errors: Vec<FramingError>, origin: &str, received_at: DateTime<Utc>) -> Result<(), IngestError> {
+    fn add_framing_errors(
+        &mut self,
+        errors: Vec<FramingError>,
+        origin: &str,
+        received_at: DateTime<Utc>,
+    ) -> Result<(), IngestError> {
         if errors.is_empty() {
             return Ok(());
         }
         let mut parsed = Parsed::default();
         for error in errors {
             parsed.records += 1;
-            parsed.dead_letters.push(dead_letter(self.adapter.name(), origin, error.line, &error.raw, error.reason, received_at));
+            parsed.dead_letters.push(dead_letter(
+                self.adapter.name(),
+                origin,
+                error.line,
+                &error.raw,
+                error.reason,
+                received_at,
+            ));
         }
         self.add(parsed, origin)
     }

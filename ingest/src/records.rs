@@ -256,11 +256,17 @@ mod tests {
         let input = "a\nbb\nccc\ndddd";
         let mut reader = ChunkReader::new(std::io::Cursor::new(input.as_bytes()), 3);
         let first = reader.next_chunk().unwrap().unwrap();
-        assert_eq!((first.first_line, first.bytes.as_slice()), (1, &b"a\nbb\n"[..]));
+        assert_eq!(
+            (first.first_line, first.bytes.as_slice()),
+            (1, &b"a\nbb\n"[..])
+        );
         let second = reader.next_chunk().unwrap().unwrap();
         assert_eq!(second.first_line, 3);
         let third = reader.next_chunk().unwrap().unwrap();
-        assert_eq!((third.first_line, third.bytes.as_slice()), (4, &b"dddd"[..]));
+        assert_eq!(
+            (third.first_line, third.bytes.as_slice()),
+            (4, &b"dddd"[..])
+        );
         assert!(reader.next_chunk().unwrap().is_none());
     }
 }

@@ -6,6 +6,8 @@
 //! `UPDATE_GOLDEN=1 cargo test -p authtrail-ingest --test golden` rewrites
 //! the expected files; review the diff before committing it.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use chrono::TimeZone;
@@ -22,9 +24,9 @@ fn options(dir: &Path) -> AdapterOptions {
     let mapping = dir.join("mapping.toml");
     AdapterOptions {
         syslog_year: None,
-        generic_mapping: mapping
-            .is_file()
-            .then(|| GenericMapping::from_toml(&std::fs::read_to_string(&mapping).unwrap()).unwrap()),
+        generic_mapping: mapping.is_file().then(|| {
+            GenericMapping::from_toml(&std::fs::read_to_string(&mapping).unwrap()).unwrap()
+        }),
         // Fixed, so that syslog year inference is reproducible.
         now: chrono::Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap(),
     }
@@ -40,11 +42,18 @@ fn run_case(source: &str, input: &Path) -> Value {
         Framing::Text => JsonShape::Lines,
         Framing::Json => records::detect_json_shape(&mut reader).unwrap(),
     };
-    let chunk = Chunk { first_line: 1, bytes: bytes.clone() };
+    let chunk = Chunk {
+        first_line: 1,
+        bytes: bytes.clone(),
+    };
     let records = match shape {
         JsonShape::Lines => {
             let (records, errors) = records::split_lines(&chunk);
-            assert!(errors.is_empty(), "{}: framing errors {errors:?}", input.display());
+            assert!(
+                errors.is_empty(),
+                "{}: framing errors {errors:?}",
+                input.display()
+            );
             records
         }
         JsonShape::Document => records::split_document(&bytes).unwrap(),
@@ -55,7 +64,12 @@ fn run_case(source: &str, input: &Path) -> Value {
         let entry = match adapter.parse(record.text, &mut events) {
             Ok(()) => {
                 for event in &events {
-                    assert!(!event.raw.is_empty(), "{}:{}: raw payload missing", input.display(), record.line);
+                    assert!(
+                        !event.raw.is_empty(),
+                        "{}:{}: raw payload missing",
+                        input.display(),
+                        record.line
+                    );
                     assert!(
                         record.text.contains(event.raw.as_str()),
                         "{}:{}: raw payload is not the bytes received",
@@ -77,7 +91,9 @@ fn run_case(source: &str, input: &Path) -> Value {
                 assert!(events.is_empty(), "a rejected record left events behind");
                 json!({"line": record.line, "rejected": reason})
             }
-            Err(ParseError::NotAuthentication(kind)) => json!({"line": record.line, "skipped": kind}),
+            Err(ParseError::NotAuthentication(kind)) => {
+                json!({"line": record.line, "skipped": kind})
+            }
         };
         out.push(entry);
     }
@@ -90,7 +106,10 @@ fn adapters_match_their_golden_files() {
     let mut failures = Vec::new();
     let mut cases = 0;
     let mut sources_seen = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(data_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     dirs.sort();
     for dir in dirs {
         let source = dir.file_name().unwrap().to_string_lossy().into_owned();
@@ -114,7 +133,10 @@ fn adapters_match_their_golden_files() {
                 continue;
             }
             let Ok(expected_text) = std::fs::read_to_string(&expected_path) else {
-                failures.push(format!("{}: no expected file (run with UPDATE_GOLDEN=1)", input.display()));
+                failures.push(format!(
+                    "{}: no expected file (run with UPDATE_GOLDEN=1)",
+                    input.display()
+                ));
                 continue;
             };
             let expected: Value = serde_json::from_str(&expected_text).unwrap();
@@ -130,8 +152,16 @@ fn adapters_match_their_golden_files() {
         sources_seen.push(source);
     }
     for name in adapters::NAMES {
-        assert!(sources_seen.iter().any(|s| s == name), "no golden cases for adapter {name}");
+        assert!(
+            sources_seen.iter().any(|s| s == name),
+            "no golden cases for adapter {name}"
+        );
     }
     assert!(cases >= adapters::NAMES.len());
-    assert!(failures.is_empty(), "{} of {cases} golden cases failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} golden cases failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -2,10 +2,14 @@
 //! commits and restarts, one file per day per commit chained to the last,
 //! crash leftovers, the writer lock, and the verifier.
 
+#![allow(clippy::unwrap_used)]
+
 use chrono::{TimeZone, Utc};
 
 use authtrail_ingest::IngestError;
-use authtrail_ingest::store::{EventLog, LogOptions, list_sealed, partition_dir, read_head, verify};
+use authtrail_ingest::store::{
+    EventLog, LogOptions, list_sealed, partition_dir, read_head, verify,
+};
 use authtrail_schemas::{Action, AppendLog, AuthEvent, Outcome, Table};
 
 fn event(id: &str, day: u32, second: u32) -> AuthEvent {
@@ -21,20 +25,41 @@ fn duplicates_are_dropped_within_a_batch_across_commits_and_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
-        let first = log.append(vec![event("a", 1, 0), event("b", 1, 1), event("a", 1, 0), event("c", 2, 0)], vec![]).unwrap();
+        let first = log
+            .append(
+                vec![
+                    event("a", 1, 0),
+                    event("b", 1, 1),
+                    event("a", 1, 0),
+                    event("c", 2, 0),
+                ],
+                vec![],
+            )
+            .unwrap();
         assert_eq!((first.stored, first.duplicates, first.files), (3, 1, 2));
-        let second = log.append(vec![event("b", 1, 1), event("d", 1, 2)], vec![]).unwrap();
+        let second = log
+            .append(vec![event("b", 1, 1), event("d", 1, 2)], vec![])
+            .unwrap();
         assert_eq!((second.stored, second.duplicates), (1, 1));
     }
     let mut reopened = EventLog::open(dir.path(), LogOptions::default()).unwrap();
-    let third = reopened.append(vec![event("a", 1, 0), event("c", 2, 0), event("e", 3, 0)], vec![]).unwrap();
+    let third = reopened
+        .append(
+            vec![event("a", 1, 0), event("c", 2, 0), event("e", 3, 0)],
+            vec![],
+        )
+        .unwrap();
     assert_eq!((third.stored, third.duplicates), (1, 2));
     // Same id from another source is another event.
     let mut other = event("a", 1, 0);
     other.source = "auth0".into();
     assert_eq!(reopened.append(vec![other], vec![]).unwrap().stored, 1);
 
-    let day1 = partition_dir(dir.path(), Table::Events, chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
+    let day1 = partition_dir(
+        dir.path(),
+        Table::Events,
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+    );
     let files = list_sealed(&day1).unwrap();
     assert_eq!(files.len(), 3);
     let head = read_head(&day1).unwrap().unwrap();
@@ -69,14 +94,29 @@ fn crash_leftovers_are_cleaned_and_a_lagging_head_is_repaired() {
     // A crash after sealing the second file but before its head was
     // written looks like a head one file behind, plus a stray temporary.
     let files = list_sealed(&partition).unwrap();
-    let first_sha = authtrail_ingest::store::fsio::sha256_file(&partition.join(&files[0])).unwrap().0;
-    let lagging = format!("{{\"file\":\"{}\",\"sha256\":\"{first_sha}\",\"files\":1}}", files[0]);
+    let first_sha = authtrail_ingest::store::fsio::sha256_file(&partition.join(&files[0]))
+        .unwrap()
+        .0;
+    let lagging = format!(
+        "{{\"file\":\"{}\",\"sha256\":\"{first_sha}\",\"files\":1}}",
+        files[0]
+    );
     std::fs::write(partition.join("_HEAD.json"), lagging).unwrap();
-    std::fs::write(partition.join(".01ZZZZZZZZZZZZZZZZZZZZZZZZ.parquet.inprogress"), b"partial").unwrap();
+    std::fs::write(
+        partition.join(".01ZZZZZZZZZZZZZZZZZZZZZZZZ.parquet.inprogress"),
+        b"partial",
+    )
+    .unwrap();
 
     let mut log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
-    assert!(!partition.join(".01ZZZZZZZZZZZZZZZZZZZZZZZZ.parquet.inprogress").exists());
-    let summary = log.append(vec![event("b", 1, 1), event("c", 1, 2)], vec![]).unwrap();
+    assert!(
+        !partition
+            .join(".01ZZZZZZZZZZZZZZZZZZZZZZZZ.parquet.inprogress")
+            .exists()
+    );
+    let summary = log
+        .append(vec![event("b", 1, 1), event("c", 1, 2)], vec![])
+        .unwrap();
     assert_eq!((summary.stored, summary.duplicates), (1, 1));
     drop(log);
     let report = verify::verify(dir.path(), |_| {}).unwrap();

@@ -35,7 +35,9 @@ impl std::str::FromStr for OutputFormat {
             "csv" => Ok(OutputFormat::Csv),
             "json" => Ok(OutputFormat::Json),
             "ndjson" => Ok(OutputFormat::Ndjson),
-            other => Err(format!("unknown format {other:?}: use table, csv, json or ndjson")),
+            other => Err(format!(
+                "unknown format {other:?}: use table, csv, json or ndjson"
+            )),
         }
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -111,7 +113,9 @@ impl ReadOnlySession {
             .sql_with_options(sql, read_only())
             .await
             .map_err(|err| match err {
-                DataFusionError::Plan(message) if message.contains("not supported") || message.contains("allowed") => {
+                DataFusionError::Plan(message)
+                    if message.contains("not supported") || message.contains("allowed") =>
+                {
                     QueryError::NotReadOnly(message)
                 }
                 other => QueryError::DataFusion(other),

@@ -140,11 +140,27 @@ pub fn dead_letters_to_batch(
             )
             .with_timezone(TIME_ZONE),
         ),
-        Arc::new(rows().map(|d| Some(d.source.as_str())).collect::<StringArray>()),
-        Arc::new(rows().map(|d| Some(d.origin.as_str())).collect::<StringArray>()),
+        Arc::new(
+            rows()
+                .map(|d| Some(d.source.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            rows()
+                .map(|d| Some(d.origin.as_str()))
+                .collect::<StringArray>(),
+        ),
         Arc::new(rows().map(|d| d.line).collect::<UInt64Array>()),
-        Arc::new(rows().map(|d| Some(d.reason.as_str())).collect::<StringArray>()),
-        Arc::new(rows().map(|d| Some(d.raw.as_slice())).collect::<BinaryArray>()),
+        Arc::new(
+            rows()
+                .map(|d| Some(d.reason.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            rows()
+                .map(|d| Some(d.raw.as_slice()))
+                .collect::<BinaryArray>(),
+        ),
     ];
     RecordBatch::try_new(dead_letters_schema(), columns)
 }
@@ -164,12 +180,24 @@ mod tests {
         let early = AuthEvent::new("a".into(), at(10), "okta", Action::Login, Outcome::Success);
         let batch = events_to_batch(&[late, early], &[1, 0], 7).unwrap();
         assert_eq!(batch.num_rows(), 2);
-        let ids = batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(ids.value(0), "a");
-        let users = batch.column(5).as_any().downcast_ref::<StringArray>().unwrap();
+        let users = batch
+            .column(5)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert!(users.is_null(0));
         assert_eq!(users.value(1), "alice@example.com");
-        let domains = batch.column(7).as_any().downcast_ref::<StringArray>().unwrap();
+        let domains = batch
+            .column(7)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(domains.value(1), "example.com");
     }
 }

@@ -21,14 +21,25 @@ const BENCH_START: &str = "2026-10-01";
 const BENCH_SEED: u64 = 42;
 
 pub fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
-    let input = args.dir.join(format!("demo-{}u-{}d-seed{BENCH_SEED}.ndjson", args.users, args.days));
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let input = args.dir.join(format!(
+        "demo-{}u-{}d-seed{BENCH_SEED}.ndjson",
+        args.users, args.days
+    ));
     if !input.is_file() {
         eprintln!("generating {} ...", input.display());
         let start = BENCH_START.parse().context("bench start date")?;
-        let mut reader = DemoReader::new(DemoConfig::new(args.users, args.days, BENCH_SEED, Some(start)));
+        let mut reader = DemoReader::new(DemoConfig::new(
+            args.users,
+            args.days,
+            BENCH_SEED,
+            Some(start),
+        ));
         let temp = input.with_extension("ndjson.partial");
-        let mut writer = BufWriter::new(File::create(&temp).with_context(|| format!("creating {}", temp.display()))?);
+        let mut writer = BufWriter::new(
+            File::create(&temp).with_context(|| format!("creating {}", temp.display()))?,
+        );
         std::io::copy(&mut reader, &mut writer).context("writing the demo file")?;
         writer.flush().context("writing the demo file")?;
         std::fs::rename(&temp, &input).context("renaming the demo file")?;
@@ -42,7 +53,8 @@ pub fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let mut stored = 0u64;
     for run in 1..=args.runs.max(1) {
         if log_dir.exists() {
-            std::fs::remove_dir_all(&log_dir).with_context(|| format!("removing {}", log_dir.display()))?;
+            std::fs::remove_dir_all(&log_dir)
+                .with_context(|| format!("removing {}", log_dir.display()))?;
         }
         let started = Instant::now();
         let output = Command::new(&exe)
@@ -54,18 +66,34 @@ pub fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
             .context("running authtrail ingest file")?;
         let seconds = started.elapsed().as_secs_f64();
         if !output.status.success() {
-            bail!("authtrail ingest file failed: {}", String::from_utf8_lossy(&output.stdout));
+            bail!(
+                "authtrail ingest file failed: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
         }
         stored = parse_stored(&String::from_utf8_lossy(&output.stdout))?;
-        eprintln!("authtrail run {run}: {seconds:.2} s, {} events", thousands(stored));
+        eprintln!(
+            "authtrail run {run}: {seconds:.2} s, {} events",
+            thousands(stored)
+        );
         best = best.min(seconds);
     }
     let peak_rss_mib = children_peak_rss_kib() as f64 / 1024.0;
     let disk = parquet_bytes(&log_dir.join("events"))?;
 
     let mut out = std::io::stdout().lock();
-    writeln!(out, "input: {} ({} lines, {:.1} MiB)", input.display(), thousands(lines), input_bytes as f64 / 1048576.0)?;
-    writeln!(out, "| system | best of {} (s) | events/s | bytes on disk / event | peak RSS (MiB) |", args.runs.max(1))?;
+    writeln!(
+        out,
+        "input: {} ({} lines, {:.1} MiB)",
+        input.display(),
+        thousands(lines),
+        input_bytes as f64 / 1048576.0
+    )?;
+    writeln!(
+        out,
+        "| system | best of {} (s) | events/s | bytes on disk / event | peak RSS (MiB) |",
+        args.runs.max(1)
+    )?;
     writeln!(out, "|---|---:|---:|---:|---:|")?;
     let rate = stored as f64 / best;
     writeln!(
@@ -86,13 +114,21 @@ pub fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         duck.parquet_bytes as f64 / lines.max(1) as f64,
         duck.peak_rss_kib as f64 / 1024.0
     )?;
-    writeln!(out, "authtrail / DuckDB speed ratio: {:.2}x", duck.seconds / best)?;
+    writeln!(
+        out,
+        "authtrail / DuckDB speed ratio: {:.2}x",
+        duck.seconds / best
+    )?;
     writeln!(
         out,
         "DuckDB counts {} rows in authtrail's events/**/*.parquet; authtrail stored {}{}",
         thousands(duck.rows_in_authtrail_log),
         thousands(stored),
-        if duck.rows_in_authtrail_log == stored { " (match)" } else { " (MISMATCH)" }
+        if duck.rows_in_authtrail_log == stored {
+            " (match)"
+        } else {
+            " (MISMATCH)"
+        }
     )?;
     if duck.rows_in_authtrail_log != stored {
         return Ok(ExitCode::from(1));
@@ -118,7 +154,9 @@ fn parquet_bytes(dir: &Path) -> anyhow::Result<u64> {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
+        {
             let entry = entry?;
             let path = entry.path();
             if path.is_dir() {
@@ -188,7 +226,11 @@ fn duckdb_baseline(input: &Path, dir: &Path, log: &Path, runs: u32) -> anyhow::R
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let mut parts = text.split_whitespace();
-    let mut next = || parts.next().context("unexpected output from the DuckDB script");
+    let mut next = || {
+        parts
+            .next()
+            .context("unexpected output from the DuckDB script")
+    };
     let seconds: f64 = next()?.parse()?;
     let peak_rss_kib: i64 = next()?.parse()?;
     let rows_in_authtrail_log: u64 = next()?.parse()?;

@@ -37,11 +37,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             if n == 0 {
                 break;
             }
-            writer.write_all(&buffer[..n]).with_context(|| format!("writing {}", path.display()))?;
+            writer
+                .write_all(&buffer[..n])
+                .with_context(|| format!("writing {}", path.display()))?;
             written += n as u64;
             bar.set_message(format!("{} MiB", written >> 20));
         }
-        writer.flush().with_context(|| format!("writing {}", path.display()))?;
+        writer
+            .flush()
+            .with_context(|| format!("writing {}", path.display()))?;
         bar.finish_and_clear();
         writeln!(
             out,
@@ -55,7 +59,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let mut log = EventLog::open(&args.data.data, LogOptions::default())?;
         let mut ingest = FileIngest::new(adapter.as_ref(), &mut log, IngestOptions::default());
         ingest.ingest(&mut reader, "demo", &mut |report: &IngestReport| {
-            bar.set_message(format!("{} events stored", thousands(report.committed.stored)));
+            bar.set_message(format!(
+                "{} events stored",
+                thousands(report.committed.stored)
+            ));
         })?;
         let report = ingest.finish()?;
         bar.finish_and_clear();
@@ -66,16 +73,29 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             thousands(c.stored),
             args.users,
             args.data.data.display(),
-            if c.duplicates > 0 { format!("; {} were already there", thousands(c.duplicates)) } else { String::new() }
+            if c.duplicates > 0 {
+                format!("; {} were already there", thousands(c.duplicates))
+            } else {
+                String::new()
+            }
         )?;
         if c.dead_letters > 0 {
-            anyhow::bail!("the demo produced {} dead letters; this is a bug", c.dead_letters);
+            anyhow::bail!(
+                "the demo produced {} dead letters; this is a bug",
+                c.dead_letters
+            );
         }
     }
     let attacks = reader.get_ref().attacks();
     writeln!(out, "injected {} attacks:", attacks.len())?;
     for attack in attacks {
-        writeln!(out, "  {} {:<20} {}", attack.start.format("%Y-%m-%d %H:%M"), attack.kind, attack.description)?;
+        writeln!(
+            out,
+            "  {} {:<20} {}",
+            attack.start.format("%Y-%m-%d %H:%M"),
+            attack.kind,
+            attack.description
+        )?;
     }
     if let Some(path) = &args.truth {
         let truth = serde_json::json!({
@@ -87,7 +107,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "attacks": attacks,
         });
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        serde_json::to_writer_pretty(BufWriter::new(file), &truth).with_context(|| format!("writing {}", path.display()))?;
+        serde_json::to_writer_pretty(BufWriter::new(file), &truth)
+            .with_context(|| format!("writing {}", path.display()))?;
         writeln!(out, "ground truth written to {}", path.display())?;
     }
     if args.ndjson.is_none() {

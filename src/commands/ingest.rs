@@ -25,9 +25,11 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
         ..AdapterOptions::default()
     };
     if let Some(path) = &args.mapping {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading mapping file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading mapping file {}", path.display()))?;
         options.generic_mapping = Some(
-            GenericMapping::from_toml(&text).map_err(|err| anyhow::anyhow!("mapping file {}: {err}", path.display()))?,
+            GenericMapping::from_toml(&text)
+                .map_err(|err| anyhow::anyhow!("mapping file {}: {err}", path.display()))?,
         );
     }
     let adapter = adapters::build(&args.source, &options)?;
@@ -60,11 +62,18 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
         let counter = Arc::new(AtomicU64::new(0));
         let (mut input, origin): (Box<dyn BufRead>, String) = if path == Path::new("-") {
             let stdin = CountingReader::new(std::io::stdin(), counter.clone());
-            (records::decompressing(stdin).context("reading standard input")?, "stdin".to_owned())
+            (
+                records::decompressing(stdin).context("reading standard input")?,
+                "stdin".to_owned(),
+            )
         } else {
             let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
             let counted = CountingReader::new(file, counter.clone());
-            (records::decompressing(counted).with_context(|| format!("reading {}", path.display()))?, path.display().to_string())
+            (
+                records::decompressing(counted)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                path.display().to_string(),
+            )
         };
         let base = read_before.load(Ordering::Relaxed);
         ingest.ingest(input.as_mut(), &origin, &mut |report: &IngestReport| {
@@ -86,7 +95,11 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
 fn print_summary(report: &IngestReport, inputs: usize, seconds: f64) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let c = &report.committed;
-    let rate = if seconds > 0.0 { report.records as f64 / seconds } else { 0.0 };
+    let rate = if seconds > 0.0 {
+        report.records as f64 / seconds
+    } else {
+        0.0
+    };
     writeln!(
         out,
         "read {} records from {} input{} in {:.2} s ({} records/s)",
@@ -96,18 +109,39 @@ fn print_summary(report: &IngestReport, inputs: usize, seconds: f64) -> anyhow::
         seconds,
         thousands(rate as u64)
     )?;
-    writeln!(out, "  stored        {:>12}  new events in {} files", thousands(c.stored), c.files)?;
-    writeln!(out, "  duplicates    {:>12}  already stored, skipped", thousands(c.duplicates))?;
-    writeln!(out, "  dead letters  {:>12}  rejected, kept in dead_letters", thousands(c.dead_letters))?;
+    writeln!(
+        out,
+        "  stored        {:>12}  new events in {} files",
+        thousands(c.stored),
+        c.files
+    )?;
+    writeln!(
+        out,
+        "  duplicates    {:>12}  already stored, skipped",
+        thousands(c.duplicates)
+    )?;
+    writeln!(
+        out,
+        "  dead letters  {:>12}  rejected, kept in dead_letters",
+        thousands(c.dead_letters)
+    )?;
     let skipped: u64 = report.skipped.values().sum();
-    writeln!(out, "  skipped       {:>12}  valid but not authentication events", thousands(skipped))?;
+    writeln!(
+        out,
+        "  skipped       {:>12}  valid but not authentication events",
+        thousands(skipped)
+    )?;
     for (kind, count) in report.skipped.iter().take(10) {
         writeln!(out, "      {:>8}  {kind}", thousands(*count))?;
     }
     if !report.rejections.is_empty() {
         writeln!(out, "rejected records (line: reason):")?;
         for rejection in report.rejections.iter().take(20) {
-            writeln!(out, "  {}:{}: {}", rejection.origin, rejection.line, rejection.reason)?;
+            writeln!(
+                out,
+                "  {}:{}: {}",
+                rejection.origin, rejection.line, rejection.reason
+            )?;
         }
         let hidden = c.dead_letters.saturating_sub(20);
         if hidden > 0 {
@@ -119,7 +153,10 @@ fn print_summary(report: &IngestReport, inputs: usize, seconds: f64) -> anyhow::
         }
     }
     if std::io::stdout().is_terminal() && c.stored > 0 {
-        writeln!(out, "next: authtrail query \"SELECT outcome, count(*) FROM events GROUP BY outcome\"")?;
+        writeln!(
+            out,
+            "next: authtrail query \"SELECT outcome, count(*) FROM events GROUP BY outcome\""
+        )?;
     }
     Ok(())
 }

@@ -11,10 +11,16 @@ use crate::cli::DataArgs;
 
 pub fn run(args: DataArgs) -> anyhow::Result<ExitCode> {
     if !args.data.is_dir() {
-        anyhow::bail!("no event log at {}: nothing to verify (pass --data)", args.data.display());
+        anyhow::bail!(
+            "no event log at {}: nothing to verify (pass --data)",
+            args.data.display()
+        );
     }
     let total = verify::sealed_bytes(&args.data)?;
-    let bar = progress_bar(Some(total), "{spinner} verifying [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})");
+    let bar = progress_bar(
+        Some(total),
+        "{spinner} verifying [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+    );
     let report = verify::verify(&args.data, |bytes| bar.inc(bytes))?;
     bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
@@ -29,7 +35,12 @@ pub fn run(args: DataArgs) -> anyhow::Result<ExitCode> {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "FAILED: {} problem(s) in {} files checked", report.problems.len(), thousands(report.files))?;
+    writeln!(
+        out,
+        "FAILED: {} problem(s) in {} files checked",
+        report.problems.len(),
+        thousands(report.files)
+    )?;
     for problem in &report.problems {
         writeln!(out, "  {}: {}", problem.path.display(), problem.message)?;
     }

@@ -23,7 +23,11 @@ impl Run {
 
     /// Panics with both streams unless the run succeeded.
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "authtrail failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "authtrail failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -35,7 +39,9 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new() -> Self {
-        Workspace { dir: tempfile::tempdir().unwrap() }
+        Workspace {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn data(&self) -> PathBuf {
@@ -48,7 +54,10 @@ impl Workspace {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_authtrail"));
-        command.args(args).env("AUTHTRAIL_DATA", self.data()).env_remove("AUTHTRAIL_LOG");
+        command
+            .args(args)
+            .env("AUTHTRAIL_DATA", self.data())
+            .env_remove("AUTHTRAIL_LOG");
         command
     }
 
@@ -80,7 +89,9 @@ impl Workspace {
     pub fn query_number(&self, sql: &str) -> u64 {
         let rows = self.query_csv(sql);
         assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
-        rows[0].parse().unwrap_or_else(|_| panic!("{sql}: not a number: {}", rows[0]))
+        rows[0]
+            .parse()
+            .unwrap_or_else(|_| panic!("{sql}: not a number: {}", rows[0]))
     }
 
     /// Writes a small demo as OCSF NDJSON and returns its lines.
@@ -98,7 +109,11 @@ impl Workspace {
             file.to_str().unwrap(),
         ])
         .ok();
-        std::fs::read_to_string(file).unwrap().lines().map(str::to_owned).collect()
+        std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 

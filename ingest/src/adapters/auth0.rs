@@ -35,14 +35,24 @@ fn classify(code: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Metho
     Some(match code {
         "s" => (Login, Success, None, None),
         "f" => (Login, Failure, None, None),
-        "fp" => (Login, Failure, Some(Reason::InvalidCredentials), Some(Method::Password)),
+        "fp" => (
+            Login,
+            Failure,
+            Some(Reason::InvalidCredentials),
+            Some(Method::Password),
+        ),
         "fu" => (Login, Failure, Some(Reason::UnknownUser), None),
         "fc" | "fco" => (Login, Failure, Some(Reason::ConfigError), None),
         "limit_wc" => (Lockout, Success, Some(Reason::AccountLocked), None),
         "limit_sul" => (Lockout, Success, Some(Reason::AccountLocked), None),
         "limit_mu" => (Login, Failure, Some(Reason::Other), None),
         "ublkdu" => (Unlock, Success, None, None),
-        "pwd_leak" => (Login, Failure, Some(Reason::InvalidCredentials), Some(Method::Password)),
+        "pwd_leak" => (
+            Login,
+            Failure,
+            Some(Reason::InvalidCredentials),
+            Some(Method::Password),
+        ),
         "ssa" => (SessionStart, Success, None, None),
         "fsa" => (SessionStart, Failure, None, None),
         "slo" => (Logout, Success, None, None),
@@ -53,27 +63,49 @@ fn classify(code: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Metho
         "fcpr" => (PasswordReset, Failure, None, Some(Method::Password)),
         "gd_auth_succeed" => (MfaVerify, Success, None, None),
         "gd_auth_failed" => (MfaVerify, Failure, Some(Reason::MfaFailed), None),
-        "gd_auth_rejected" => (MfaVerify, Failure, Some(Reason::MfaDenied), Some(Method::Push)),
-        "gd_otp_rate_limit_exceed" => (MfaVerify, Failure, Some(Reason::MfaFailed), Some(Method::Totp)),
+        "gd_auth_rejected" => (
+            MfaVerify,
+            Failure,
+            Some(Reason::MfaDenied),
+            Some(Method::Push),
+        ),
+        "gd_otp_rate_limit_exceed" => (
+            MfaVerify,
+            Failure,
+            Some(Reason::MfaFailed),
+            Some(Method::Totp),
+        ),
         "gd_recovery_failed" => (MfaVerify, Failure, Some(Reason::MfaFailed), None),
         "gd_recovery_succeed" => (MfaVerify, Success, None, None),
         "gd_send_pn" => (MfaChallenge, Success, None, Some(Method::Push)),
         "gd_send_sms" | "gd_send_voice" => (MfaChallenge, Success, None, Some(Method::Sms)),
         "gd_send_email" => (MfaChallenge, Success, None, Some(Method::Other)),
-        "gd_send_pn_failure" | "gd_send_sms_failure" => (MfaChallenge, Failure, Some(Reason::ConfigError), None),
+        "gd_send_pn_failure" | "gd_send_sms_failure" => {
+            (MfaChallenge, Failure, Some(Reason::ConfigError), None)
+        }
         _ => return None,
     })
 }
 
 fn log_event(log: &Value, envelope_id: Option<String>, raw: &str) -> Result<AuthEvent, ParseError> {
     let code = text(log, "type").ok_or_else(|| {
-        ParseError::rejected("not an Auth0 log event: missing `type` (expected e.g. \"s\", \"f\", \"gd_send_pn\")")
+        ParseError::rejected(
+            "not an Auth0 log event: missing `type` (expected e.g. \"s\", \"f\", \"gd_send_pn\")",
+        )
     })?;
-    let (action, outcome, reason, method_hint) =
-        classify(&code).ok_or_else(|| ParseError::NotAuthentication(format!("auth0 type {code}")))?;
+    let (action, outcome, reason, method_hint) = classify(&code)
+        .ok_or_else(|| ParseError::NotAuthentication(format!("auth0 type {code}")))?;
     let time = util::required_time(log, &["date"])?;
-    let id = text(log, "log_id").or(envelope_id).or_else(|| text(log, "_id"));
-    let mut event = AuthEvent::new(util::id_or_hash(id, "auth0", raw), time, "auth0", action, outcome);
+    let id = text(log, "log_id")
+        .or(envelope_id)
+        .or_else(|| text(log, "_id"));
+    let mut event = AuthEvent::new(
+        util::id_or_hash(id, "auth0", raw),
+        time,
+        "auth0",
+        action,
+        outcome,
+    );
     event.tenant = first_text(log, &["tenant_name", "hostname"]);
     event.dst_host = text(log, "hostname");
     if let Some(login) = first_text(log, &["user_name", "details.prompts.0.user_name"]) {
@@ -82,7 +114,7 @@ fn log_event(log: &Value, envelope_id: Option<String>, raw: &str) -> Result<Auth
     event.user_id = text(log, "user_id");
     let strategy = text(log, "strategy").unwrap_or_default();
     let strategy_type = text(log, "strategy_type").unwrap_or_default();
-    event.method = method_hint.or_else(|| match (strategy_type.as_str(), strategy.as_str()) {
+    event.method = method_hint.or(match (strategy_type.as_str(), strategy.as_str()) {
         (_, "samlp" | "adfs") => Some(Method::Saml),
         (_, "ad" | "ldap") => Some(Method::Ldap),
         (_, "oidc" | "waad" | "okta" | "google-apps") => Some(Method::Oidc),
@@ -92,17 +124,24 @@ fn log_event(log: &Value, envelope_id: Option<String>, raw: &str) -> Result<Auth
         ("social", _) => Some(Method::Oauth),
         _ => None,
     });
-    event.mfa = (code.starts_with("gd_") || text(log, "details.authentication.methods").is_some_and(|m| m.contains("mfa")))
-        .then_some(true);
+    event.mfa = (code.starts_with("gd_")
+        || text(log, "details.authentication.methods").is_some_and(|m| m.contains("mfa")))
+    .then_some(true);
     let description = text(log, "description");
     if outcome == Outcome::Failure {
-        event.reason = reason.or_else(|| description.as_deref().map(util::reason_from_text)).or(Some(Reason::Other));
+        event.reason = reason
+            .or_else(|| description.as_deref().map(util::reason_from_text))
+            .or(Some(Reason::Other));
     } else if action == Action::Lockout {
         event.reason = reason;
     }
-    event.reason_detail = description;
+    event.reason_detail =
+        description.filter(|_| outcome == Outcome::Failure || event.reason.is_some());
     event.src_ip = util::clean_ip(text(log, "ip"));
-    event.country = util::country_code(first_text(log, &["location_info.country_code", "location_info.country_name"]));
+    event.country = util::country_code(first_text(
+        log,
+        &["location_info.country_code", "location_info.country_name"],
+    ));
     event.city = text(log, "location_info.city_name");
     event.latitude = util::number(log, "location_info.latitude");
     event.longitude = util::number(log, "location_info.longitude");

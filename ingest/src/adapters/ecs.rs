@@ -40,12 +40,17 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
         ));
     }
     let types = keywords(value, "event.type");
-    let event_action = text(value, "event.action").unwrap_or_default().to_ascii_lowercase();
+    let event_action = text(value, "event.action")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let is_auth = categories.iter().any(|c| c == "authentication");
     let is_lock = categories.iter().any(|c| c == "iam")
         && (event_action.contains("lock") || event_action.contains("password"));
     if !is_auth && !is_lock {
-        return Err(ParseError::NotAuthentication(format!("ecs category {}", categories.join("+"))));
+        return Err(ParseError::NotAuthentication(format!(
+            "ecs category {}",
+            categories.join("+")
+        )));
     }
     let has = |w: &str| event_action.contains(w);
     let action = if has("unlock") {
@@ -74,8 +79,17 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     };
     let time = util::required_time(value, &["@timestamp", "event.created"])?;
     let id = text(value, "event.id");
-    let mut event = AuthEvent::new(util::id_or_hash(id, "ecs", raw), time, "ecs", action, outcome);
-    event.tenant = first_text(value, &["organization.name", "organization.id", "cloud.account.id"]);
+    let mut event = AuthEvent::new(
+        util::id_or_hash(id, "ecs", raw),
+        time,
+        "ecs",
+        action,
+        outcome,
+    );
+    event.tenant = first_text(
+        value,
+        &["organization.name", "organization.id", "cloud.account.id"],
+    );
     if let Some(login) = first_text(value, &["user.email", "user.name"]) {
         event.set_user(&login);
     }
@@ -83,23 +97,52 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
         event.user_domain = text(value, "user.domain").map(|d| d.to_lowercase());
     }
     event.user_id = text(value, "user.id");
-    event.method = [event_action.as_str()]
-        .into_iter()
-        .chain(keywords(value, "event.provider").iter().map(String::as_str))
-        .find_map(util::method_from_text);
+    event.method = text(value, "system.auth.ssh.method")
+        .and_then(|m| util::method_from_text(&m))
+        .or_else(|| util::method_from_text(&event_action))
+        .or_else(|| {
+            keywords(value, "event.provider")
+                .iter()
+                .find_map(|p| util::method_from_text(p))
+        });
     if event.method.is_none() && text(value, "process.name").as_deref() == Some("sshd") {
         event.method = Some(Method::Password);
     }
     event.mfa = matches!(action, Action::MfaChallenge | Action::MfaVerify).then_some(true);
     let detail = first_text(value, &["event.reason", "error.message", "message"]);
     if outcome == Outcome::Failure {
-        event.reason = Some(detail.as_deref().map_or(Reason::Other, util::reason_from_text));
+        event.reason = Some(
+            detail
+                .as_deref()
+                .map_or(Reason::Other, util::reason_from_text),
+        );
+    } else if action == Action::Lockout {
+        event.reason = Some(Reason::AccountLocked);
     }
-    event.reason_detail = detail.filter(|_| outcome == Outcome::Failure).or_else(|| text(value, "event.reason"));
-    event.src_ip = util::clean_ip(first_text(value, &["source.ip", "client.ip", "source.address"]));
-    event.src_host = first_text(value, &["source.domain", "source.hostname", "client.domain"]);
-    event.dst_host = first_text(value, &["host.hostname", "host.name", "destination.domain", "observer.hostname"]);
-    event.country = util::country_code(first_text(value, &["source.geo.country_iso_code", "client.geo.country_iso_code"]));
+    event.reason_detail = detail
+        .filter(|_| outcome == Outcome::Failure)
+        .or_else(|| text(value, "event.reason"));
+    event.src_ip = util::clean_ip(first_text(
+        value,
+        &["source.ip", "client.ip", "source.address"],
+    ));
+    event.src_host = first_text(
+        value,
+        &["source.domain", "source.hostname", "client.domain"],
+    );
+    event.dst_host = first_text(
+        value,
+        &[
+            "host.hostname",
+            "host.name",
+            "destination.domain",
+            "observer.hostname",
+        ],
+    );
+    event.country = util::country_code(first_text(
+        value,
+        &["source.geo.country_iso_code", "client.geo.country_iso_code"],
+    ));
     event.city = first_text(value, &["source.geo.city_name", "client.geo.city_name"]);
     event.latitude = util::number(value, "source.geo.location.lat");
     event.longitude = util::number(value, "source.geo.location.lon");

@@ -48,9 +48,28 @@ pub struct GenericMapping {
 
 /// Columns a mapping may fill.
 const COLUMNS: &[&str] = &[
-    "event_id", "time", "tenant", "user", "user_id", "user_domain", "action", "outcome", "method",
-    "mfa", "reason", "reason_detail", "src_ip", "src_host", "dst_host", "country", "city",
-    "latitude", "longitude", "user_agent", "session_id", "app",
+    "event_id",
+    "time",
+    "tenant",
+    "user",
+    "user_id",
+    "user_domain",
+    "action",
+    "outcome",
+    "method",
+    "mfa",
+    "reason",
+    "reason_detail",
+    "src_ip",
+    "src_host",
+    "dst_host",
+    "country",
+    "city",
+    "latitude",
+    "longitude",
+    "user_agent",
+    "session_id",
+    "app",
 ];
 
 impl GenericMapping {
@@ -64,7 +83,10 @@ impl GenericMapping {
     fn check(&self) -> Result<(), String> {
         for column in self.fields.keys().chain(self.constants.keys()) {
             if !COLUMNS.contains(&column.as_str()) {
-                return Err(format!("unknown column {column:?}; columns are: {}", COLUMNS.join(", ")));
+                return Err(format!(
+                    "unknown column {column:?}; columns are: {}",
+                    COLUMNS.join(", ")
+                ));
             }
         }
         if !self.fields.contains_key("time") {
@@ -77,10 +99,16 @@ impl GenericMapping {
                     "action" => Action::parse(canonical).is_some(),
                     "method" => Method::parse(canonical).is_some(),
                     "reason" => Reason::parse(canonical).is_some(),
-                    other => return Err(format!("[values.{other}]: only outcome, action, method and reason take value maps")),
+                    other => {
+                        return Err(format!(
+                            "[values.{other}]: only outcome, action, method and reason take value maps"
+                        ));
+                    }
                 };
                 if !known {
-                    return Err(format!("[values.{column}]: {canonical:?} is not a canonical {column}"));
+                    return Err(format!(
+                        "[values.{column}]: {canonical:?} is not a canonical {column}"
+                    ));
                 }
             }
         }
@@ -93,7 +121,9 @@ impl GenericMapping {
                 _ => true,
             };
             if !known {
-                return Err(format!("[constants]: {value:?} is not a canonical {column}"));
+                return Err(format!(
+                    "[constants]: {value:?} is not a canonical {column}"
+                ));
             }
         }
         Ok(())
@@ -122,10 +152,17 @@ impl Generic {
     fn canonical(&self, record: &Value, column: &str) -> Option<String> {
         let value = self.get(record, column)?;
         let mapped = self.mapping.values.get(column).and_then(|map| {
-            map.get(&value)
-                .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(&value)).map(|(_, v)| v))
+            map.get(&value).or_else(|| {
+                map.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&value))
+                    .map(|(_, v)| v)
+            })
         });
-        Some(mapped.cloned().unwrap_or_else(|| value.to_ascii_lowercase()))
+        Some(
+            mapped
+                .cloned()
+                .unwrap_or_else(|| value.to_ascii_lowercase()),
+        )
     }
 }
 
@@ -136,22 +173,37 @@ impl Adapter for Generic {
 
     fn parse(&self, raw: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
         let record = util::parse_object(raw)?;
-        let time_path = self.mapping.fields.get("time").map(String::as_str).unwrap_or("time");
+        let time_path = self
+            .mapping
+            .fields
+            .get("time")
+            .map(String::as_str)
+            .unwrap_or("time");
         let time = util::required_time(&record, &[time_path])?;
         let outcome = match self.canonical(&record, "outcome") {
             Some(v) => Outcome::parse(&v).ok_or_else(|| {
-                ParseError::rejected(format!("outcome {v:?} is not success/failure/unknown; add it to [values.outcome]"))
+                ParseError::rejected(format!(
+                    "outcome {v:?} is not success/failure/unknown; add it to [values.outcome]"
+                ))
             })?,
             None => Outcome::Unknown,
         };
         let action = match self.canonical(&record, "action") {
             Some(v) => Action::parse(&v).ok_or_else(|| {
-                ParseError::rejected(format!("action {v:?} is not a canonical action; add it to [values.action]"))
+                ParseError::rejected(format!(
+                    "action {v:?} is not a canonical action; add it to [values.action]"
+                ))
             })?,
             None => Action::Login,
         };
         let id = self.get(&record, "event_id");
-        let mut event = AuthEvent::new(util::id_or_hash(id, "generic", raw), time, "generic", action, outcome);
+        let mut event = AuthEvent::new(
+            util::id_or_hash(id, "generic", raw),
+            time,
+            "generic",
+            action,
+            outcome,
+        );
         event.tenant = self.get(&record, "tenant");
         if let Some(user) = self.get(&record, "user") {
             event.set_user(&user);
@@ -160,20 +212,27 @@ impl Adapter for Generic {
             event.user_domain = Some(domain.to_lowercase());
         }
         event.user_id = self.get(&record, "user_id");
-        event.method = self
-            .canonical(&record, "method")
-            .map(|m| Method::parse(&m).or_else(|| util::method_from_text(&m)).unwrap_or(Method::Other));
-        event.mfa = self.get(&record, "mfa").and_then(|m| match m.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "1" => Some(true),
-            "false" | "no" | "0" => Some(false),
-            _ => None,
+        event.method = self.canonical(&record, "method").map(|m| {
+            Method::parse(&m)
+                .or_else(|| util::method_from_text(&m))
+                .unwrap_or(Method::Other)
         });
+        event.mfa = self
+            .get(&record, "mfa")
+            .and_then(|m| match m.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Some(true),
+                "false" | "no" | "0" => Some(false),
+                _ => None,
+            });
         event.reason_detail = self.get(&record, "reason_detail");
         event.reason = match self.canonical(&record, "reason") {
             Some(r) => Some(Reason::parse(&r).unwrap_or_else(|| util::reason_from_text(&r))),
-            None if outcome == Outcome::Failure => {
-                Some(event.reason_detail.as_deref().map_or(Reason::Other, util::reason_from_text))
-            }
+            None if outcome == Outcome::Failure => Some(
+                event
+                    .reason_detail
+                    .as_deref()
+                    .map_or(Reason::Other, util::reason_from_text),
+            ),
             None => None,
         };
         event.src_ip = util::clean_ip(self.get(&record, "src_ip"));
@@ -202,7 +261,9 @@ mod tests {
         assert!(err.contains("`time`"), "{err}");
         let err = GenericMapping::from_toml("[fields]\ntime = \"t\"\nusr = \"u\"\n").unwrap_err();
         assert!(err.contains("unknown column \"usr\""), "{err}");
-        let err = GenericMapping::from_toml("[fields]\ntime = \"t\"\n[values.outcome]\nok = \"good\"\n").unwrap_err();
+        let err =
+            GenericMapping::from_toml("[fields]\ntime = \"t\"\n[values.outcome]\nok = \"good\"\n")
+                .unwrap_err();
         assert!(err.contains("not a canonical outcome"), "{err}");
     }
 }

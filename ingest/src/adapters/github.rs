@@ -28,7 +28,12 @@ fn classify(kind: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Metho
     use Outcome::*;
     Some(match kind {
         "user.login" => (Login, Success, None, Some(Method::Password)),
-        "user.failed_login" => (Login, Failure, Some(Reason::InvalidCredentials), Some(Method::Password)),
+        "user.failed_login" => (
+            Login,
+            Failure,
+            Some(Reason::InvalidCredentials),
+            Some(Method::Password),
+        ),
         "user.sign_in_from_unrecognized_device"
         | "user.sign_in_from_unrecognized_device_and_location" => (Login, Success, None, None),
         "user.logout" => (Logout, Success, None, None),
@@ -44,20 +49,31 @@ fn classify(kind: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Metho
 
 fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     let kind = text(value, "action").ok_or_else(|| {
-        ParseError::rejected("not a GitHub audit-log event: missing `action` (expected e.g. user.login)")
+        ParseError::rejected(
+            "not a GitHub audit-log event: missing `action` (expected e.g. user.login)",
+        )
     })?;
     let (action, mut outcome, reason, method) =
         classify(&kind).ok_or_else(|| ParseError::NotAuthentication(format!("github {kind}")))?;
     let time = util::required_time(value, &["@timestamp", "created_at", "timestamp"])?;
     let id = first_text(value, &["_document_id", "document_id"]);
     if kind.ends_with("sso_response") {
-        outcome = match text(value, "saml_status").or_else(|| text(value, "outcome")).as_deref() {
+        outcome = match text(value, "saml_status")
+            .or_else(|| text(value, "outcome"))
+            .as_deref()
+        {
             Some(s) if s.eq_ignore_ascii_case("success") => Outcome::Success,
             Some(s) if s.eq_ignore_ascii_case("failure") => Outcome::Failure,
             _ => outcome,
         };
     }
-    let mut event = AuthEvent::new(util::id_or_hash(id, "github", raw), time, "github", action, outcome);
+    let mut event = AuthEvent::new(
+        util::id_or_hash(id, "github", raw),
+        time,
+        "github",
+        action,
+        outcome,
+    );
     event.tenant = first_text(value, &["business", "org"]);
     if let Some(login) = first_text(value, &["user", "actor"]) {
         event.set_user(&login);

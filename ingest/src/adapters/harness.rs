@@ -25,7 +25,9 @@ impl Adapter for Harness {
 
 fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     let kind = text(value, "action").ok_or_else(|| {
-        ParseError::rejected("not a Harness audit event: missing `action` (expected LOGIN, UNSUCCESSFUL_LOGIN, …)")
+        ParseError::rejected(
+            "not a Harness audit event: missing `action` (expected LOGIN, UNSUCCESSFUL_LOGIN, …)",
+        )
     })?;
     let (action, outcome) = match kind.as_str() {
         "LOGIN" => (Action::Login, Outcome::Success),
@@ -36,8 +38,17 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     };
     let time = util::required_time(value, &["timestamp", "auditEventTime", "createdAt"])?;
     let id = first_text(value, &["auditId", "insertId", "id"]);
-    let mut event = AuthEvent::new(util::id_or_hash(id, "harness", raw), time, "harness", action, outcome);
-    event.tenant = first_text(value, &["resourceScope.accountIdentifier", "accountIdentifier"]);
+    let mut event = AuthEvent::new(
+        util::id_or_hash(id, "harness", raw),
+        time,
+        "harness",
+        action,
+        outcome,
+    );
+    event.tenant = first_text(
+        value,
+        &["resourceScope.accountIdentifier", "accountIdentifier"],
+    );
     if let Some(login) = first_text(
         value,
         &[
@@ -49,9 +60,21 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     ) {
         event.set_user(&login);
     }
-    event.user_id = first_text(value, &["authenticationInfo.labels.userId", "authenticationInfo.principal.uniqueId"]);
-    let login_type = first_text(value, &["auditEventData.loginType", "auditEventData.authenticationMechanism"])
-        .unwrap_or_default();
+    event.user_id = first_text(
+        value,
+        &[
+            "authenticationInfo.labels.userId",
+            "authenticationInfo.principal.uniqueId",
+        ],
+    );
+    let login_type = first_text(
+        value,
+        &[
+            "auditEventData.loginType",
+            "auditEventData.authenticationMechanism",
+        ],
+    )
+    .unwrap_or_default();
     event.method = match login_type.to_ascii_uppercase().as_str() {
         "USERNAME_PASSWORD" | "PASSWORD" => Some(Method::Password),
         "LDAP" => Some(Method::Ldap),
@@ -68,10 +91,17 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     }
     let detail = text(value, "auditEventData.failureReason");
     if outcome == Outcome::Failure {
-        event.reason = Some(detail.as_deref().map_or(Reason::Other, util::reason_from_text));
+        event.reason = Some(
+            detail
+                .as_deref()
+                .map_or(Reason::Other, util::reason_from_text),
+        );
     }
     event.reason_detail = detail;
-    event.src_ip = util::clean_ip(first_text(value, &["requestMetadata.clientIP", "requestMetadata.clientIp"]));
+    event.src_ip = util::clean_ip(first_text(
+        value,
+        &["requestMetadata.clientIP", "requestMetadata.clientIp"],
+    ));
     event.user_agent = text(value, "requestMetadata.userAgent");
     event.app = Some("harness".to_owned());
     event.raw = raw.to_owned();

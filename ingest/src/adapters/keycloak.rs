@@ -32,9 +32,13 @@ fn classify(kind: &str) -> Option<(Action, Outcome)> {
         "LOGIN_ERROR" | "IDENTITY_PROVIDER_LOGIN_ERROR" | "CLIENT_LOGIN_ERROR" => (Login, Failure),
         "LOGOUT" => (Logout, Success),
         "LOGOUT_ERROR" => (Logout, Failure),
-        "REFRESH_TOKEN" | "CODE_TO_TOKEN" | "IDENTITY_PROVIDER_FIRST_LOGIN" => (SessionStart, Success),
+        "REFRESH_TOKEN" | "CODE_TO_TOKEN" | "IDENTITY_PROVIDER_FIRST_LOGIN" => {
+            (SessionStart, Success)
+        }
         "REFRESH_TOKEN_ERROR" | "CODE_TO_TOKEN_ERROR" => (SessionStart, Failure),
-        "USER_DISABLED_BY_TEMPORARY_LOCKOUT" | "USER_DISABLED_BY_PERMANENT_LOCKOUT" => (Lockout, Success),
+        "USER_DISABLED_BY_TEMPORARY_LOCKOUT" | "USER_DISABLED_BY_PERMANENT_LOCKOUT" => {
+            (Lockout, Success)
+        }
         "UPDATE_PASSWORD" | "UPDATE_CREDENTIAL" => (PasswordChange, Success),
         "UPDATE_PASSWORD_ERROR" | "UPDATE_CREDENTIAL_ERROR" => (PasswordChange, Failure),
         "RESET_PASSWORD" => (PasswordReset, Success),
@@ -56,7 +60,10 @@ fn reason_of(error: &str) -> Reason {
         "invalid_totp" => Reason::MfaFailed,
         "expired_code" | "expired_password" | "expired_token" => Reason::ExpiredCredentials,
         "invalid_code" | "code_already_used" | "invalid_token" | "stale_code" => Reason::Replay,
-        "client_not_found" | "client_disabled" | "invalid_redirect_uri" | "identity_provider_error"
+        "client_not_found"
+        | "client_disabled"
+        | "invalid_redirect_uri"
+        | "identity_provider_error"
         | "invalid_saml_response" => Reason::ConfigError,
         other => util::reason_from_text(other),
     }
@@ -64,13 +71,21 @@ fn reason_of(error: &str) -> Reason {
 
 fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     let kind = text(value, "type").ok_or_else(|| {
-        ParseError::rejected("not a Keycloak event: missing `type` (expected LOGIN, LOGIN_ERROR, …)")
+        ParseError::rejected(
+            "not a Keycloak event: missing `type` (expected LOGIN, LOGIN_ERROR, …)",
+        )
     })?;
     let (action, outcome) =
         classify(&kind).ok_or_else(|| ParseError::NotAuthentication(format!("keycloak {kind}")))?;
     let time = util::required_time(value, &["time"])?;
     let id = text(value, "id");
-    let mut event = AuthEvent::new(util::id_or_hash(id, "keycloak", raw), time, "keycloak", action, outcome);
+    let mut event = AuthEvent::new(
+        util::id_or_hash(id, "keycloak", raw),
+        time,
+        "keycloak",
+        action,
+        outcome,
+    );
     event.tenant = first_text(value, &["realmName", "realmId"]);
     if let Some(login) = first_text(value, &["details.username", "details.email"]) {
         event.set_user(&login);
@@ -81,7 +96,9 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
         Some(Method::Totp)
     } else if credential == "webauthn" || credential == "webauthn-passwordless" {
         Some(Method::Webauthn)
-    } else if kind.starts_with("IDENTITY_PROVIDER") || text(value, "details.identity_provider").is_some() {
+    } else if kind.starts_with("IDENTITY_PROVIDER")
+        || text(value, "details.identity_provider").is_some()
+    {
         text(value, "details.identity_provider")
             .and_then(|idp| util::method_from_text(&idp))
             .or(Some(Method::Oidc))
@@ -98,6 +115,9 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
         }
     };
     event.mfa = (credential == "otp" || credential == "webauthn").then_some(true);
+    if event.mfa == Some(true) && action == Action::Login {
+        event.action = Action::MfaVerify;
+    }
     let error = text(value, "error");
     if outcome == Outcome::Failure {
         event.reason = Some(match error.as_deref() {

@@ -22,8 +22,8 @@ use chrono::{DateTime, Datelike, Utc};
 
 use authtrail_schemas::AuthEvent;
 
-pub use crate::records::Framing;
 use crate::IngestError;
+pub use crate::records::Framing;
 pub use generic::GenericMapping;
 
 /// Names of every adapter, as used on the command line and in the API path.
@@ -113,15 +113,17 @@ pub fn build(name: &str, options: &AdapterOptions) -> Result<Box<dyn Adapter>, I
         )),
         "windows" => Box::new(windows::Windows),
         "generic" => {
-            let mapping = options
-                .generic_mapping
-                .clone()
-                .ok_or_else(|| IngestError::AdapterConfig {
-                    source_name: "generic".into(),
-                    message: "the generic source needs a field mapping: pass --mapping FILE.toml \
+            let mapping =
+                options
+                    .generic_mapping
+                    .clone()
+                    .ok_or_else(|| IngestError::AdapterConfig {
+                        source_name: "generic".into(),
+                        message:
+                            "the generic source needs a field mapping: pass --mapping FILE.toml \
                               (see examples/generic-mapping.toml)"
-                        .into(),
-                })?;
+                                .into(),
+                    })?;
             Box::new(generic::Generic::new(mapping))
         }
         other => return Err(IngestError::UnknownSource(other.to_owned())),

@@ -157,10 +157,17 @@ impl Adapter for Ocsf {
 
 fn event(r: &Record<'_>, raw: &str) -> Result<AuthEvent, ParseError> {
     let class = r.class_uid.ok_or_else(|| {
-        ParseError::rejected("not an OCSF event: missing `class_uid` (expected 3002 Authentication)")
+        ParseError::rejected(
+            "not an OCSF event: missing `class_uid` (expected 3002 Authentication)",
+        )
     })?;
     let activity = r.activity_id.unwrap_or(0);
-    let code = r.metadata.event_code.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let code = r
+        .metadata
+        .event_code
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let action = match (class, activity) {
         (3002, 2) => Action::Logout,
         (3002, _) if code.contains("mfa") || code.contains("factor") || code.contains("push") => {
@@ -183,9 +190,14 @@ fn event(r: &Record<'_>, raw: &str) -> Result<AuthEvent, ParseError> {
         (other, _) => return Err(ParseError::NotAuthentication(format!("ocsf class {other}"))),
     };
     let time = match &r.time {
-        Some(value) => util::parse_time_value(value)
-            .ok_or_else(|| ParseError::rejected(format!("field `time` is not a timestamp: {value}")))?,
-        None => return Err(ParseError::rejected("missing timestamp (looked for `time`)")),
+        Some(value) => util::parse_time_value(value).ok_or_else(|| {
+            ParseError::rejected(format!("field `time` is not a timestamp: {value}"))
+        })?,
+        None => {
+            return Err(ParseError::rejected(
+                "missing timestamp (looked for `time`)",
+            ));
+        }
     };
     let outcome = match r.status_id {
         Some(1) => Outcome::Success,
@@ -193,7 +205,13 @@ fn event(r: &Record<'_>, raw: &str) -> Result<AuthEvent, ParseError> {
         _ => Outcome::Unknown,
     };
     let id = owned(&r.metadata.uid);
-    let mut event = AuthEvent::new(util::id_or_hash(id, "ocsf", raw), time, "ocsf", action, outcome);
+    let mut event = AuthEvent::new(
+        util::id_or_hash(id, "ocsf", raw),
+        time,
+        "ocsf",
+        action,
+        outcome,
+    );
     event.tenant = owned(&r.metadata.tenant_uid).or_else(|| owned(&r.cloud.account.uid));
     if let Some(login) = owned(&r.user.email_addr).or_else(|| owned(&r.user.name)) {
         event.set_user(&login);
@@ -203,15 +221,21 @@ fn event(r: &Record<'_>, raw: &str) -> Result<AuthEvent, ParseError> {
     }
     event.user_id = owned(&r.user.uid);
     let factor = r.auth_factors.iter().find_map(|f| owned(&f.factor_type));
-    event.method = factor.as_deref().and_then(util::method_from_text).or(match r.auth_protocol_id {
-        Some(1 | 3 | 7 | 8) => Some(Method::Password),
-        Some(2) => Some(Method::Other),
-        Some(4) => Some(Method::Oidc),
-        Some(5) => Some(Method::Saml),
-        Some(6) => Some(Method::Oauth),
-        _ => r.auth_protocol.as_deref().and_then(util::method_from_text),
-    });
-    event.mfa = r.is_mfa.or_else(|| (!r.auth_factors.is_empty()).then_some(true));
+    event.method =
+        factor
+            .as_deref()
+            .and_then(util::method_from_text)
+            .or(match r.auth_protocol_id {
+                Some(1 | 3 | 7 | 8) => Some(Method::Password),
+                Some(2) => Some(Method::Other),
+                Some(4) => Some(Method::Oidc),
+                Some(5) => Some(Method::Saml),
+                Some(6) => Some(Method::Oauth),
+                _ => r.auth_protocol.as_deref().and_then(util::method_from_text),
+            });
+    event.mfa = r
+        .is_mfa
+        .or_else(|| (!r.auth_factors.is_empty()).then_some(true));
     let detail = owned(&r.status_detail).or_else(|| owned(&r.status_code));
     if outcome == Outcome::Failure {
         event.reason = Some(match detail.as_deref() {
@@ -222,7 +246,8 @@ fn event(r: &Record<'_>, raw: &str) -> Result<AuthEvent, ParseError> {
     } else if action == Action::Lockout {
         event.reason = Some(Reason::AccountLocked);
     }
-    event.reason_detail = detail.or_else(|| owned(&r.activity_name).filter(|_| outcome == Outcome::Failure));
+    event.reason_detail =
+        detail.or_else(|| owned(&r.activity_name).filter(|_| outcome == Outcome::Failure));
     let src = &r.src_endpoint;
     event.src_ip = util::clean_ip(owned(&src.ip));
     event.src_host = owned(&src.hostname);

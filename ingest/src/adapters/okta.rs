@@ -36,7 +36,9 @@ impl Adapter for Okta {
         let value = util::parse_object(record)?;
         if text(&value, "eventType").as_deref() == Some("com.okta.event_hook") {
             let envelope: Envelope = serde_json::from_str(record).map_err(|err| {
-                ParseError::rejected(format!("Okta event-hook envelope without data.events: {err}"))
+                ParseError::rejected(format!(
+                    "Okta event-hook envelope without data.events: {err}"
+                ))
             })?;
             let tenant = envelope.source.as_deref().and_then(host_of_url);
             let before = out.len();
@@ -49,7 +51,9 @@ impl Adapter for Okta {
                     Err(ParseError::NotAuthentication(kind)) => skipped.push(kind),
                     Err(ParseError::Rejected(reason)) => {
                         out.truncate(before);
-                        return Err(ParseError::rejected(format!("data.events[{index}]: {reason}")));
+                        return Err(ParseError::rejected(format!(
+                            "data.events[{index}]: {reason}"
+                        )));
                     }
                 }
             }
@@ -125,21 +129,44 @@ fn log_event(value: &Value, raw: &str, tenant: Option<String>) -> Result<AuthEve
         outcome = Outcome::Failure;
     }
     let id = text(value, "uuid");
-    let mut event = AuthEvent::new(util::id_or_hash(id, "okta", raw), time, "okta", action, outcome);
+    let mut event = AuthEvent::new(
+        util::id_or_hash(id, "okta", raw),
+        time,
+        "okta",
+        action,
+        outcome,
+    );
     event.tenant = tenant;
-    let actor_id = text(value, "actor.id").filter(|id| id != "unknown");
-    if let Some(login) = text(value, "actor.alternateId").filter(|l| l != "unknown") {
+    // Lock and unlock events concern their target user; an admin's unlock
+    // has the admin as actor.
+    let subject = match action {
+        Action::Lockout | Action::Unlock => {
+            target_user(value).unwrap_or(value.get("actor").unwrap_or(&Value::Null))
+        }
+        _ => value.get("actor").unwrap_or(&Value::Null),
+    };
+    if let Some(login) = text(subject, "alternateId").filter(|l| l != "unknown") {
         event.set_user(&login);
     }
-    event.user_id = actor_id;
+    event.user_id = text(subject, "id").filter(|id| id != "unknown");
 
-    let factor = first_text(value, &["debugContext.debugData.factor", "debugContext.debugData.factorType"]);
+    let factor = first_text(
+        value,
+        &[
+            "debugContext.debugData.factor",
+            "debugContext.debugData.factorType",
+        ],
+    );
     let credential = text(value, "authenticationContext.credentialType").unwrap_or_default();
     let provider = text(value, "authenticationContext.authenticationProvider").unwrap_or_default();
     event.method = match (factor.as_deref(), credential.as_str(), provider.as_str()) {
         (Some(f), _, _) => util::method_from_text(f),
-        _ if event_type.starts_with("system.push") || event_type.contains("deny_push") => Some(Method::Push),
-        _ if event_type.starts_with("system.sms") || event_type.starts_with("system.voice") => Some(Method::Sms),
+        _ if event_type.starts_with("system.push") || event_type.contains("deny_push") => {
+            Some(Method::Push)
+        }
+        _ if event_type.starts_with("system.sms") || event_type.starts_with("system.voice") => {
+            Some(Method::Sms)
+        }
         (None, "PASSWORD", "ACTIVE_DIRECTORY" | "LDAP") => Some(Method::Ldap),
         (None, "PASSWORD", _) => Some(Method::Password),
         (None, "OTP", _) => Some(Method::Totp),
@@ -151,8 +178,8 @@ fn log_event(value: &Value, raw: &str, tenant: Option<String>) -> Result<AuthEve
         _ if event_type.contains("LDAP") || event_type.contains("AD_agent") => Some(Method::Ldap),
         _ => None,
     };
-    let is_mfa = matches!(action, Action::MfaVerify | Action::MfaChallenge)
-        || provider == "FACTOR_PROVIDER";
+    let is_mfa =
+        matches!(action, Action::MfaVerify | Action::MfaChallenge) || provider == "FACTOR_PROVIDER";
     event.mfa = is_mfa.then_some(true);
 
     let detail = text(value, "outcome.reason");
@@ -167,19 +194,30 @@ fn log_event(value: &Value, raw: &str, tenant: Option<String>) -> Result<AuthEve
             None if is_mfa => Reason::MfaFailed,
             None => Reason::Other,
         });
+    } else if action == Action::Lockout {
+        event.reason = Some(Reason::AccountLocked);
     }
-    event.reason_detail = detail.or_else(|| text(value, "displayMessage").filter(|_| outcome == Outcome::Failure));
+    event.reason_detail =
+        detail.or_else(|| text(value, "displayMessage").filter(|_| outcome == Outcome::Failure));
     event.src_ip = util::clean_ip(text(value, "client.ipAddress"));
     event.country = util::country_code(text(value, "client.geographicalContext.country"));
     event.city = text(value, "client.geographicalContext.city");
     event.latitude = util::number(value, "client.geographicalContext.geolocation.lat");
     event.longitude = util::number(value, "client.geographicalContext.geolocation.lon");
     event.user_agent = text(value, "client.userAgent.rawUserAgent");
-    event.session_id = text(value, "authenticationContext.externalSessionId")
-        .filter(|s| s != "unknown");
+    event.session_id =
+        text(value, "authenticationContext.externalSessionId").filter(|s| s != "unknown");
     event.app = app_of(value);
     event.raw = raw.to_owned();
     Ok(event)
+}
+
+/// The first target of type `User`.
+fn target_user(value: &Value) -> Option<&Value> {
+    at(value, "target")?
+        .as_array()?
+        .iter()
+        .find(|t| text(t, "type").as_deref() == Some("User"))
 }
 
 /// The application signed in to: the first `AppInstance` target.

@@ -32,7 +32,8 @@ impl Sshd {
         let day: u32 = day.parse().ok()?;
         let clock = NaiveTime::parse_from_str(clock, "%H:%M:%S").ok()?;
         let at = |year| {
-            NaiveDate::from_ymd_opt(year, month, day).map(|d| Utc.from_utc_datetime(&d.and_time(clock)))
+            NaiveDate::from_ymd_opt(year, month, day)
+                .map(|d| Utc.from_utc_datetime(&d.and_time(clock)))
         };
         match self.year {
             Some(year) => at(year),
@@ -48,7 +49,9 @@ impl Sshd {
     }
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// The parts of a syslog line authtrail needs.
 struct Line<'a> {
@@ -85,13 +88,21 @@ impl Sshd {
                     message = rest.split_once("] ").map_or(message, |(_, m)| m);
                 }
                 let time = util::parse_time_text(stamp).ok_or_else(bad)?;
-                return Ok(Line { time, host, program, message: message.trim_start_matches('\u{feff}') });
+                return Ok(Line {
+                    time,
+                    host,
+                    program,
+                    message: message.trim_start_matches('\u{feff}'),
+                });
             }
         }
         let mut words = line.splitn(2, ' ');
         let first = words.next().ok_or_else(bad)?;
         let (time, rest) = if first.len() >= 19 && first.as_bytes().get(4) == Some(&b'-') {
-            (util::parse_time_text(first).ok_or_else(bad)?, words.next().ok_or_else(bad)?)
+            (
+                util::parse_time_text(first).ok_or_else(bad)?,
+                words.next().ok_or_else(bad)?,
+            )
         } else {
             let rest = words.next().ok_or_else(bad)?.trim_start();
             let (day, rest) = rest.split_once(' ').ok_or_else(bad)?;
@@ -101,7 +112,12 @@ impl Sshd {
         let (host, rest) = rest.split_once(' ').ok_or_else(bad)?;
         let (tag, message) = rest.split_once(": ").ok_or_else(bad)?;
         let program = tag.split('[').next().unwrap_or(tag);
-        Ok(Line { time, host, program, message })
+        Ok(Line {
+            time,
+            host,
+            program,
+            message,
+        })
     }
 }
 
@@ -134,7 +150,14 @@ struct Attempt<'a> {
 /// Recognises the sshd messages about authentication.
 fn classify(message: &str) -> Option<Attempt<'_>> {
     let message = message.trim();
-    let login = |outcome, method, reason, user, ip| Attempt { action: Action::Login, outcome, method, reason, user, ip };
+    let login = |outcome, method, reason, user, ip| Attempt {
+        action: Action::Login,
+        outcome,
+        method,
+        reason,
+        user,
+        ip,
+    };
     let method_of = |m: &str| match m {
         "publickey" | "hostbased" => Some(Method::SshKey),
         "password" | "keyboard-interactive/pam" | "keyboard-interactive" => Some(Method::Password),
@@ -144,7 +167,13 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
     if let Some(rest) = message.strip_prefix("Accepted ") {
         let (method, rest) = rest.split_once(" for ")?;
         let (user, rest) = rest.split_once(" from ")?;
-        return Some(login(Outcome::Success, method_of(method), None, Some(user), word(rest)));
+        return Some(login(
+            Outcome::Success,
+            method_of(method),
+            None,
+            Some(user),
+            word(rest),
+        ));
     }
     if let Some(rest) = message.strip_prefix("Failed ") {
         let (method, rest) = rest.split_once(" for ")?;
@@ -153,35 +182,92 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
             None => (false, rest),
         };
         let (user, rest) = rest.rsplit_once(" from ")?;
-        let reason = if invalid { Reason::UnknownUser } else { Reason::InvalidCredentials };
-        return Some(login(Outcome::Failure, method_of(method), Some(reason), Some(user), word(rest)));
+        let reason = if invalid {
+            Reason::UnknownUser
+        } else {
+            Reason::InvalidCredentials
+        };
+        return Some(login(
+            Outcome::Failure,
+            method_of(method),
+            Some(reason),
+            Some(user),
+            word(rest),
+        ));
     }
     if let Some(rest) = message.strip_prefix("Invalid user ") {
         let (user, rest) = rest.rsplit_once(" from ")?;
-        return Some(login(Outcome::Failure, None, Some(Reason::UnknownUser), Some(user), word(rest)));
+        return Some(login(
+            Outcome::Failure,
+            None,
+            Some(Reason::UnknownUser),
+            Some(user),
+            word(rest),
+        ));
     }
     if message.contains("authentication failure;") {
-        let reason = if message.contains("user unknown") { Reason::UnknownUser } else { Reason::InvalidCredentials };
-        return Some(login(Outcome::Failure, Some(Method::Password), Some(reason), pam_field(message, "user"), pam_field(message, "rhost")));
+        let reason = if message.contains("user unknown") {
+            Reason::UnknownUser
+        } else {
+            Reason::InvalidCredentials
+        };
+        return Some(login(
+            Outcome::Failure,
+            Some(Method::Password),
+            Some(reason),
+            pam_field(message, "user"),
+            pam_field(message, "rhost"),
+        ));
     }
     if message.starts_with("PAM ") && message.contains("more authentication failure") {
-        return Some(login(Outcome::Failure, Some(Method::Password), Some(Reason::InvalidCredentials), pam_field(message, "user"), pam_field(message, "rhost")));
+        return Some(login(
+            Outcome::Failure,
+            Some(Method::Password),
+            Some(Reason::InvalidCredentials),
+            pam_field(message, "user"),
+            pam_field(message, "rhost"),
+        ));
     }
     if let Some(rest) = after(message, "maximum authentication attempts exceeded for ") {
-        let (invalid, rest) = match rest.strip_prefix("invalid user ") { Some(r) => (true, r), None => (false, rest) };
+        let (invalid, rest) = match rest.strip_prefix("invalid user ") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
         let (user, rest) = rest.rsplit_once(" from ")?;
-        let reason = if invalid { Reason::UnknownUser } else { Reason::Other };
-        return Some(login(Outcome::Failure, None, Some(reason), Some(user), word(rest)));
+        let reason = if invalid {
+            Reason::UnknownUser
+        } else {
+            Reason::Other
+        };
+        return Some(login(
+            Outcome::Failure,
+            None,
+            Some(reason),
+            Some(user),
+            word(rest),
+        ));
     }
-    if let Some(rest) = message.strip_prefix("User ") {
-        if let Some((user, rest)) = rest.split_once(" from ") {
-            if rest.contains("not allowed because") {
-                return Some(login(Outcome::Failure, None, Some(Reason::DisabledUser), Some(user), word(rest)));
-            }
-        }
+    if let Some(rest) = message.strip_prefix("User ")
+        && let Some((user, rest)) = rest.split_once(" from ")
+        && rest.contains("not allowed because")
+    {
+        return Some(login(
+            Outcome::Failure,
+            None,
+            Some(Reason::DisabledUser),
+            Some(user),
+            word(rest),
+        ));
     }
     if let Some(rest) = after(message, "session closed for user ") {
-        return Some(Attempt { action: Action::Logout, outcome: Outcome::Success, method: None, reason: None, user: word(rest).map(|u| u.split('(').next().unwrap_or(u)), ip: None });
+        return Some(Attempt {
+            action: Action::Logout,
+            outcome: Outcome::Success,
+            method: None,
+            reason: None,
+            user: word(rest).map(|u| u.split('(').next().unwrap_or(u)),
+            ip: None,
+        });
     }
     None
 }
@@ -198,10 +284,14 @@ impl Adapter for Sshd {
     fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
         let line = self.split(record)?;
         if line.program != "sshd" && !line.program.starts_with("sshd-") {
-            return Err(ParseError::NotAuthentication(format!("syslog program {}", line.program)));
+            return Err(ParseError::NotAuthentication(format!(
+                "syslog program {}",
+                line.program
+            )));
         }
-        let attempt = classify(line.message)
-            .ok_or_else(|| ParseError::NotAuthentication("sshd message not about authentication".into()))?;
+        let attempt = classify(line.message).ok_or_else(|| {
+            ParseError::NotAuthentication("sshd message not about authentication".into())
+        })?;
         let mut event = AuthEvent::new(
             util::hashed_id("sshd", record),
             line.time,

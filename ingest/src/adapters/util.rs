@@ -199,35 +199,89 @@ pub fn reason_from_text(detail: &str) -> Reason {
     let d = detail.to_ascii_lowercase().replace(['_', '-'], " ");
     let has = |words: &[&str]| words.iter().any(|w| d.contains(w));
     let mfa = has(&[
-        "mfa", "2fa", "two factor", "twofa", "totp", "otp", "factor", "push", "verify", "sms code",
-        "second factor", "authenticator",
+        "mfa",
+        "2fa",
+        "two factor",
+        "twofa",
+        "totp",
+        "otp",
+        "factor",
+        "push",
+        "verify",
+        "sms code",
+        "second factor",
+        "authenticator",
     ]);
-    if has(&["domain not whitelisted", "domain not allowed", "domain is not allowed", "not whitelisted", "not allowlisted"]) {
+    if has(&[
+        "domain not whitelisted",
+        "domain not allowed",
+        "domain is not allowed",
+        "not whitelisted",
+        "not allowlisted",
+    ]) {
         Reason::DomainNotAllowed
     } else if has(&["replay"]) {
         Reason::Replay
-    } else if has(&["locked", "lockout", "temporarily disabled", "too many failed"]) {
+    } else if has(&[
+        "locked",
+        "lockout",
+        "temporarily disabled",
+        "too many failed",
+    ]) {
         Reason::AccountLocked
+    } else if has(&[
+        "username or password",
+        "email or password",
+        "user name or password",
+        "login or password",
+    ]) {
+        Reason::InvalidCredentials
     } else if mfa && has(&["denied", "rejected", "deny", "reject"]) {
         Reason::MfaDenied
     } else if mfa {
         Reason::MfaFailed
     } else if has(&[
-        "unknown user", "invalid user", "no such user", "user not found", "user does not exist",
-        "invalid username", "invalid email", "user not exist", "user doesn't exist", "unknown principal",
+        "unknown user",
+        "invalid user",
+        "no such user",
+        "user not found",
+        "user does not exist",
+        "invalid username",
+        "invalid email",
+        "user not exist",
+        "user doesn't exist",
+        "unknown principal",
         "not found",
     ]) {
         Reason::UnknownUser
     } else if has(&["expired"]) {
         Reason::ExpiredCredentials
-    } else if has(&["disabled", "deactivated", "suspended", "inactive", "blocked user"]) {
+    } else if has(&[
+        "disabled",
+        "deactivated",
+        "suspended",
+        "inactive",
+        "blocked user",
+    ]) {
         Reason::DisabledUser
     } else if has(&[
-        "password", "credential", "wrong", "bad secret", "invalid secret", "authentication failure",
-        "incorrect", "invalid login",
+        "password",
+        "credential",
+        "wrong",
+        "bad secret",
+        "invalid secret",
+        "authentication failure",
+        "incorrect",
+        "invalid login",
     ]) {
         Reason::InvalidCredentials
-    } else if has(&["config", "misconfigur", "certificate", "no connection", "connection error"]) {
+    } else if has(&[
+        "config",
+        "misconfigur",
+        "certificate",
+        "no connection",
+        "connection error",
+    ]) {
         Reason::ConfigError
     } else {
         Reason::Other
@@ -238,31 +292,33 @@ pub fn reason_from_text(detail: &str) -> Reason {
 pub fn method_from_text(text: &str) -> Option<Method> {
     let t = text.to_ascii_lowercase();
     let has = |w: &str| t.contains(w);
-    Some(if has("webauthn") || has("fido") || has("u2f") || has("passkey") || has("security key") {
-        Method::Webauthn
-    } else if has("push") {
-        Method::Push
-    } else if has("totp") || has("otp") || has("authenticator") || has("token") && has("soft") {
-        Method::Totp
-    } else if has("sms") || has("voice") || has("call") {
-        Method::Sms
-    } else if has("saml") {
-        Method::Saml
-    } else if has("oidc") || has("openid") {
-        Method::Oidc
-    } else if has("oauth") {
-        Method::Oauth
-    } else if has("ldap") || has("active directory") || has("active_directory") {
-        Method::Ldap
-    } else if has("publickey") || has("ssh") {
-        Method::SshKey
-    } else if has("api key") || has("api_key") || has("apikey") || has("access token") {
-        Method::ApiKey
-    } else if has("password") || has("pap") || has("ntlm") || has("database") {
-        Method::Password
-    } else {
-        return None;
-    })
+    Some(
+        if has("webauthn") || has("fido") || has("u2f") || has("passkey") || has("security key") {
+            Method::Webauthn
+        } else if has("push") {
+            Method::Push
+        } else if has("totp") || has("otp") || has("authenticator") || has("token") && has("soft") {
+            Method::Totp
+        } else if has("sms") || has("voice") || has("call") {
+            Method::Sms
+        } else if has("saml") {
+            Method::Saml
+        } else if has("oidc") || has("openid") {
+            Method::Oidc
+        } else if has("oauth") {
+            Method::Oauth
+        } else if has("ldap") || has("active directory") || has("active_directory") {
+            Method::Ldap
+        } else if has("publickey") || has("ssh key") || has("ssh_key") {
+            Method::SshKey
+        } else if has("api key") || has("api_key") || has("apikey") || has("access token") {
+            Method::ApiKey
+        } else if has("password") || has("pap") || has("ntlm") || has("database") {
+            Method::Password
+        } else {
+            return None;
+        },
+    )
 }
 
 /// Cleans a client address: drops placeholders (`-`, `::1`-less empties)
@@ -292,25 +348,88 @@ pub fn country_code(country: Option<String>) -> Option<String> {
 
 /// English names (as IdPs write them) of the countries most often seen.
 const COUNTRY_NAMES: &[(&str, &str)] = &[
-    ("united states", "US"), ("united states of america", "US"), ("usa", "US"),
-    ("canada", "CA"), ("mexico", "MX"), ("brazil", "BR"), ("argentina", "AR"), ("chile", "CL"),
-    ("colombia", "CO"), ("peru", "PE"), ("united kingdom", "GB"), ("great britain", "GB"),
-    ("ireland", "IE"), ("france", "FR"), ("germany", "DE"), ("netherlands", "NL"),
-    ("the netherlands", "NL"), ("belgium", "BE"), ("luxembourg", "LU"), ("switzerland", "CH"),
-    ("austria", "AT"), ("italy", "IT"), ("spain", "ES"), ("portugal", "PT"), ("denmark", "DK"),
-    ("norway", "NO"), ("sweden", "SE"), ("finland", "FI"), ("iceland", "IS"), ("poland", "PL"),
-    ("czechia", "CZ"), ("czech republic", "CZ"), ("slovakia", "SK"), ("hungary", "HU"),
-    ("romania", "RO"), ("bulgaria", "BG"), ("greece", "GR"), ("turkey", "TR"), ("türkiye", "TR"),
-    ("ukraine", "UA"), ("russia", "RU"), ("russian federation", "RU"), ("belarus", "BY"),
-    ("estonia", "EE"), ("latvia", "LV"), ("lithuania", "LT"), ("serbia", "RS"), ("croatia", "HR"),
-    ("slovenia", "SI"), ("israel", "IL"), ("united arab emirates", "AE"), ("saudi arabia", "SA"),
-    ("qatar", "QA"), ("egypt", "EG"), ("iran", "IR"), ("iraq", "IQ"), ("pakistan", "PK"),
-    ("india", "IN"), ("bangladesh", "BD"), ("sri lanka", "LK"), ("china", "CN"),
-    ("hong kong", "HK"), ("taiwan", "TW"), ("japan", "JP"), ("south korea", "KR"),
-    ("korea, republic of", "KR"), ("north korea", "KP"), ("singapore", "SG"), ("malaysia", "MY"),
-    ("indonesia", "ID"), ("philippines", "PH"), ("thailand", "TH"), ("vietnam", "VN"),
-    ("viet nam", "VN"), ("australia", "AU"), ("new zealand", "NZ"), ("south africa", "ZA"),
-    ("nigeria", "NG"), ("kenya", "KE"), ("morocco", "MA"), ("ghana", "GH"), ("ethiopia", "ET"),
+    ("united states", "US"),
+    ("united states of america", "US"),
+    ("usa", "US"),
+    ("canada", "CA"),
+    ("mexico", "MX"),
+    ("brazil", "BR"),
+    ("argentina", "AR"),
+    ("chile", "CL"),
+    ("colombia", "CO"),
+    ("peru", "PE"),
+    ("united kingdom", "GB"),
+    ("great britain", "GB"),
+    ("ireland", "IE"),
+    ("france", "FR"),
+    ("germany", "DE"),
+    ("netherlands", "NL"),
+    ("the netherlands", "NL"),
+    ("belgium", "BE"),
+    ("luxembourg", "LU"),
+    ("switzerland", "CH"),
+    ("austria", "AT"),
+    ("italy", "IT"),
+    ("spain", "ES"),
+    ("portugal", "PT"),
+    ("denmark", "DK"),
+    ("norway", "NO"),
+    ("sweden", "SE"),
+    ("finland", "FI"),
+    ("iceland", "IS"),
+    ("poland", "PL"),
+    ("czechia", "CZ"),
+    ("czech republic", "CZ"),
+    ("slovakia", "SK"),
+    ("hungary", "HU"),
+    ("romania", "RO"),
+    ("bulgaria", "BG"),
+    ("greece", "GR"),
+    ("turkey", "TR"),
+    ("türkiye", "TR"),
+    ("ukraine", "UA"),
+    ("russia", "RU"),
+    ("russian federation", "RU"),
+    ("belarus", "BY"),
+    ("estonia", "EE"),
+    ("latvia", "LV"),
+    ("lithuania", "LT"),
+    ("serbia", "RS"),
+    ("croatia", "HR"),
+    ("slovenia", "SI"),
+    ("israel", "IL"),
+    ("united arab emirates", "AE"),
+    ("saudi arabia", "SA"),
+    ("qatar", "QA"),
+    ("egypt", "EG"),
+    ("iran", "IR"),
+    ("iraq", "IQ"),
+    ("pakistan", "PK"),
+    ("india", "IN"),
+    ("bangladesh", "BD"),
+    ("sri lanka", "LK"),
+    ("china", "CN"),
+    ("hong kong", "HK"),
+    ("taiwan", "TW"),
+    ("japan", "JP"),
+    ("south korea", "KR"),
+    ("korea, republic of", "KR"),
+    ("north korea", "KP"),
+    ("singapore", "SG"),
+    ("malaysia", "MY"),
+    ("indonesia", "ID"),
+    ("philippines", "PH"),
+    ("thailand", "TH"),
+    ("vietnam", "VN"),
+    ("viet nam", "VN"),
+    ("australia", "AU"),
+    ("new zealand", "NZ"),
+    ("south africa", "ZA"),
+    ("nigeria", "NG"),
+    ("kenya", "KE"),
+    ("morocco", "MA"),
+    ("ghana", "GH"),
+    ("ethiopia", "ET"),
 ];
 
 #[cfg(test)]
@@ -346,10 +465,23 @@ mod tests {
 
     #[test]
     fn reasons_from_free_text() {
-        assert_eq!(reason_from_text("Domain not whitelisted"), Reason::DomainNotAllowed);
+        assert_eq!(
+            reason_from_text("Domain not whitelisted"),
+            Reason::DomainNotAllowed
+        );
         assert_eq!(reason_from_text("Invalid TOTP token"), Reason::MfaFailed);
-        assert_eq!(reason_from_text("User rejected Okta push verify"), Reason::MfaDenied);
-        assert_eq!(reason_from_text("Wrong email or password."), Reason::InvalidCredentials);
+        assert_eq!(
+            reason_from_text("User rejected Okta push verify"),
+            Reason::MfaDenied
+        );
+        assert_eq!(
+            reason_from_text("Wrong email or password."),
+            Reason::InvalidCredentials
+        );
+        assert_eq!(
+            reason_from_text("Invalid username or password"),
+            Reason::InvalidCredentials
+        );
         assert_eq!(reason_from_text("user_not_found"), Reason::UnknownUser);
         assert_eq!(reason_from_text("LOCKED_OUT"), Reason::AccountLocked);
         assert_eq!(reason_from_text("Replay attack"), Reason::Replay);
@@ -365,10 +497,16 @@ mod tests {
 
     #[test]
     fn addresses_and_countries() {
-        assert_eq!(clean_ip(Some("::ffff:10.0.0.5".into())).as_deref(), Some("10.0.0.5"));
+        assert_eq!(
+            clean_ip(Some("::ffff:10.0.0.5".into())).as_deref(),
+            Some("10.0.0.5")
+        );
         assert_eq!(clean_ip(Some("-".into())), None);
         assert_eq!(country_code(Some("Germany".into())).as_deref(), Some("DE"));
         assert_eq!(country_code(Some("de".into())).as_deref(), Some("DE"));
-        assert_eq!(country_code(Some("Atlantis".into())).as_deref(), Some("Atlantis"));
+        assert_eq!(
+            country_code(Some("Atlantis".into())).as_deref(),
+            Some("Atlantis")
+        );
     }
 }

@@ -35,8 +35,16 @@ struct Shape<'a> {
 impl<'a> Shape<'a> {
     fn new(value: &'a Value) -> Self {
         match at(value, "winlog.event_data") {
-            Some(data) => Shape { value, data, winlogbeat: true },
-            None => Shape { value, data: value, winlogbeat: false },
+            Some(data) => Shape {
+                value,
+                data,
+                winlogbeat: true,
+            },
+            None => Shape {
+                value,
+                data: value,
+                winlogbeat: false,
+            },
         }
     }
 
@@ -99,34 +107,63 @@ fn kerberos_reason(code: &str) -> Reason {
 fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     let shape = Shape::new(value);
     let id = shape.event_id().ok_or_else(|| {
-        ParseError::rejected("not a Windows event: missing `EventID` (NXLog) or `winlog.event_id` (Winlogbeat)")
+        ParseError::rejected(
+            "not a Windows event: missing `EventID` (NXLog) or `winlog.event_id` (Winlogbeat)",
+        )
     })?;
     let (action, outcome) = match id {
         4624 => (Action::Login, Outcome::Success),
         4625 | 4771 => (Action::Login, Outcome::Failure),
         4776 => {
             let ok = shape.field("Status").is_none_or(|s| s == "0x0" || s == "0");
-            (Action::Login, if ok { Outcome::Success } else { Outcome::Failure })
+            (
+                Action::Login,
+                if ok {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                },
+            )
         }
         4740 => (Action::Lockout, Outcome::Success),
         4767 => (Action::Unlock, Outcome::Success),
-        other => return Err(ParseError::NotAuthentication(format!("windows event {other}"))),
+        other => {
+            return Err(ParseError::NotAuthentication(format!(
+                "windows event {other}"
+            )));
+        }
     };
-    let time_paths: &[&str] = if shape.winlogbeat { &["@timestamp", "event.created"] } else { &["EventTime", "TimeCreated", "@timestamp"] };
+    let time_paths: &[&str] = if shape.winlogbeat {
+        &["@timestamp", "event.created"]
+    } else {
+        &["EventTime", "TimeCreated", "@timestamp"]
+    };
     let time = util::required_time(value, time_paths)?;
     let computer = shape.computer();
     let own_id = match (&computer, shape.record_number()) {
         (Some(c), Some(n)) => Some(format!("{c}/Security/{n}")),
         _ => None,
     };
-    let mut event = AuthEvent::new(util::id_or_hash(own_id, "windows", raw), time, "windows", action, outcome);
+    let mut event = AuthEvent::new(
+        util::id_or_hash(own_id, "windows", raw),
+        time,
+        "windows",
+        action,
+        outcome,
+    );
     let domain = shape.field("TargetDomainName");
     if let Some(user) = shape.field("TargetUserName") {
         event.set_user(&user);
     }
     event.tenant = domain.clone().filter(|_| id != 4740);
-    event.user_id = shape.field("TargetUserSid").or_else(|| shape.field("TargetSid")).filter(|s| s != "S-1-0-0");
-    let package = shape.field("AuthenticationPackageName").or_else(|| shape.field("PackageName")).unwrap_or_default();
+    event.user_id = shape
+        .field("TargetUserSid")
+        .or_else(|| shape.field("TargetSid"))
+        .filter(|s| s != "S-1-0-0");
+    let package = shape
+        .field("AuthenticationPackageName")
+        .or_else(|| shape.field("PackageName"))
+        .unwrap_or_default();
     event.method = match id {
         4771 => Some(Method::Other),
         4776 => Some(Method::Password),
@@ -137,7 +174,11 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     };
     if outcome == Outcome::Failure {
         event.reason = Some(match id {
-            4771 => shape.field("Status").or_else(|| shape.field("FailureCode")).as_deref().map_or(Reason::Other, kerberos_reason),
+            4771 => shape
+                .field("Status")
+                .or_else(|| shape.field("FailureCode"))
+                .as_deref()
+                .map_or(Reason::Other, kerberos_reason),
             _ => shape
                 .field("SubStatus")
                 .filter(|s| s != "0x0")
@@ -145,19 +186,33 @@ fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
                 .as_deref()
                 .map_or(Reason::Other, ntstatus_reason),
         });
-        event.reason_detail = [shape.field("SubStatus"), shape.field("Status"), shape.field("FailureCode"), shape.field("FailureReason")]
-            .into_iter()
-            .flatten()
-            .find(|s| s != "0x0");
+        event.reason_detail = [
+            shape.field("SubStatus"),
+            shape.field("Status"),
+            shape.field("FailureCode"),
+            shape.field("FailureReason"),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|s| s != "0x0");
     } else if action == Action::Lockout {
         event.reason = Some(Reason::AccountLocked);
     }
     event.src_ip = util::clean_ip(shape.field("IpAddress"));
     // 4740 names the machine the lockout came from in TargetDomainName.
-    event.src_host = if id == 4740 { domain } else { shape.field("WorkstationName").or_else(|| shape.field("Workstation")) };
+    event.src_host = if id == 4740 {
+        domain
+    } else {
+        shape
+            .field("WorkstationName")
+            .or_else(|| shape.field("Workstation"))
+    };
     event.dst_host = computer;
     event.session_id = shape.field("TargetLogonId");
-    event.app = shape.field("LogonType").map(|t| format!("windows logon type {t}")).or_else(|| Some("windows".to_owned()));
+    event.app = shape
+        .field("LogonType")
+        .map(|t| format!("windows logon type {t}"))
+        .or_else(|| Some("windows".to_owned()));
     event.raw = raw.to_owned();
     Ok(event)
 }

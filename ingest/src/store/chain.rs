@@ -38,7 +38,10 @@ pub fn partition_dir(root: &Path, table: Table, day: NaiveDate) -> PathBuf {
 }
 
 /// The partitions of a table, oldest first. A missing table is empty.
-pub fn list_partitions(root: &Path, table: Table) -> Result<Vec<(NaiveDate, PathBuf)>, IngestError> {
+pub fn list_partitions(
+    root: &Path,
+    table: Table,
+) -> Result<Vec<(NaiveDate, PathBuf)>, IngestError> {
     let dir = table_dir(root, table);
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
@@ -86,7 +89,8 @@ pub fn remove_in_progress(dir: &Path) -> Result<usize, IngestError> {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(layout::IN_PROGRESS_SUFFIX) {
-            std::fs::remove_file(entry.path()).map_err(IngestError::io("removing", entry.path()))?;
+            std::fs::remove_file(entry.path())
+                .map_err(IngestError::io("removing", entry.path()))?;
             removed += 1;
         }
     }
@@ -100,10 +104,12 @@ pub fn remove_in_progress(dir: &Path) -> Result<usize, IngestError> {
 pub fn read_head(dir: &Path) -> Result<Option<Head>, IngestError> {
     let path = dir.join(HEAD_FILE);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|err| IngestError::Damaged {
-            path,
-            message: format!("head record is not valid: {err}"),
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|err| IngestError::Damaged {
+                path,
+                message: format!("head record is not valid: {err}"),
+            }),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(IngestError::io("reading", path)(err)),
     }

@@ -41,10 +41,17 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IngestError> {
 /// rename, fsync of the directory.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), IngestError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    let temp = dir.join(format!(".{name}{}", authtrail_schemas::layout::IN_PROGRESS_SUFFIX));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let temp = dir.join(format!(
+        ".{name}{}",
+        authtrail_schemas::layout::IN_PROGRESS_SUFFIX
+    ));
     let mut file = File::create(&temp).map_err(IngestError::io("creating", &temp))?;
-    file.write_all(bytes).map_err(IngestError::io("writing", &temp))?;
+    file.write_all(bytes)
+        .map_err(IngestError::io("writing", &temp))?;
     file.sync_all().map_err(IngestError::io("syncing", &temp))?;
     drop(file);
     std::fs::rename(&temp, path).map_err(IngestError::io("renaming into place", path))?;
@@ -88,7 +95,11 @@ impl<W: Write> HashingWriter<W> {
 
     /// The wrapped writer, the hex SHA-256 and the byte count.
     pub fn finish(self) -> (W, String, u64) {
-        (self.inner, hex::encode(self.hasher.finalize()), self.written)
+        (
+            self.inner,
+            hex::encode(self.hasher.finalize()),
+            self.written,
+        )
     }
 }
 

@@ -17,8 +17,8 @@ use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 
-use chrono::{NaiveDate, Utc};
 use arrow::array::Array;
+use chrono::{NaiveDate, Utc};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
@@ -30,6 +30,17 @@ pub use chain::{Head, list_partitions, list_sealed, partition_dir, read_head, ta
 pub use parquet_io::{FileOptions, footer_value, read_footer};
 
 use crate::IngestError;
+
+/// Builds the Arrow batch of some rows, in a given order.
+type ToBatch<R> =
+    dyn Fn(&[R], &[usize]) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> + Sync;
+
+/// What one table's share of a commit stored.
+struct Sealed {
+    rows: u64,
+    files: u64,
+    time_range: Option<(i64, i64)>,
+}
 
 /// Name of the lock file that keeps a second writer out.
 pub const LOCK_FILE: &str = ".writer.lock";
@@ -204,26 +215,31 @@ impl EventLog {
         let mut keys = KeySet::default();
         keys.reserve(per_file.iter().map(Vec::len).sum());
         keys.extend(per_file.into_iter().flatten());
-        self.partitions.insert((table, day), Partition { keys, head });
+        self.partitions
+            .insert((table, day), Partition { keys, head });
         Ok(())
     }
 
     /// A fresh file name that sorts after every file of the partition.
     fn next_name(&mut self, after: Option<&str>) -> String {
-        let mut id = self
-            .names
-            .generate()
-            .unwrap_or_else(|_| ulid::Ulid::new());
-        if let Some(previous) = after.and_then(|name| name.strip_suffix(".parquet")).and_then(|s| ulid::Ulid::from_string(s).ok()) {
+        let mut id = self.names.generate().unwrap_or_else(|_| ulid::Ulid::new());
+        if let Some(previous) = after
+            .and_then(|name| name.strip_suffix(".parquet"))
+            .and_then(|s| ulid::Ulid::from_string(s).ok())
+        {
             while id <= previous {
-                id = id.increment().unwrap_or_else(ulid::Ulid::new);
+                id = id.increment().unwrap_or_default();
             }
         }
         format!("{id}.{}", layout::FILE_EXTENSION)
     }
 
     /// Splits rows by day, drops duplicates, and plans one file per day.
-    fn plan<R: LogRow>(&mut self, rows: &[R], duplicates: &mut u64) -> Result<Vec<PartitionWrite>, IngestError> {
+    fn plan<R: LogRow>(
+        &mut self,
+        rows: &[R],
+        duplicates: &mut u64,
+    ) -> Result<Vec<PartitionWrite>, IngestError> {
         let mut by_day: HashMap<NaiveDate, Vec<usize>> = HashMap::new();
         for (index, row) in rows.iter().enumerate() {
             let day = layout::day_of_micros(row.time_micros()).unwrap_or_default();
@@ -255,7 +271,14 @@ impl EventLog {
             order.sort_by_key(|&i| rows[i].time_micros());
             let prev = self.partitions[&(R::TABLE, day)].head.clone();
             let name = self.next_name(prev.as_ref().map(|h| h.file.as_str()));
-            plans.push(PartitionWrite { table: R::TABLE, day, order, keys, name, prev });
+            plans.push(PartitionWrite {
+                table: R::TABLE,
+                day,
+                order,
+                keys,
+                name,
+                prev,
+            });
         }
         Ok(plans)
     }
@@ -264,7 +287,7 @@ impl EventLog {
         &self,
         rows: &[R],
         plan: &PartitionWrite,
-        to_batch: &(dyn Fn(&[R], &[usize]) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> + Sync),
+        to_batch: &ToBatch<R>,
     ) -> Result<parquet_io::SealedFile, IngestError> {
         let dir = chain::partition_dir(&self.root, plan.table, plan.day);
         fsio::create_dir_durable(&dir)?;
@@ -276,9 +299,18 @@ impl EventLog {
             plan.order.len(),
             (first, last),
             plan.prev.as_ref().map(|h| h.file.as_str()),
-            plan.prev.as_ref().map_or(GENESIS_SHA256, |h| h.sha256.as_str()),
+            plan.prev
+                .as_ref()
+                .map_or(GENESIS_SHA256, |h| h.sha256.as_str()),
         );
-        let sealed = parquet_io::write_sealed(&dir, &plan.name, plan.table, &batch, metadata, self.options.file)?;
+        let sealed = parquet_io::write_sealed(
+            &dir,
+            &plan.name,
+            plan.table,
+            &batch,
+            metadata,
+            self.options.file,
+        )?;
         let head = Head {
             file: sealed.name.clone(),
             sha256: sealed.sha256.clone(),
@@ -295,11 +327,13 @@ impl EventLog {
         &mut self,
         rows: &[R],
         plans: Vec<PartitionWrite>,
-        to_batch: &(dyn Fn(&[R], &[usize]) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> + Sync),
-    ) -> Result<(u64, u64, Option<(i64, i64)>), IngestError> {
+        to_batch: &ToBatch<R>,
+    ) -> Result<Sealed, IngestError> {
         let this = &*self;
-        let results: Vec<Result<parquet_io::SealedFile, IngestError>> =
-            plans.par_iter().map(|plan| this.seal(rows, plan, to_batch)).collect();
+        let results: Vec<Result<parquet_io::SealedFile, IngestError>> = plans
+            .par_iter()
+            .map(|plan| this.seal(rows, plan, to_batch))
+            .collect();
         let mut stored = 0u64;
         let mut files = 0u64;
         let mut range: Option<(i64, i64)> = None;
@@ -333,7 +367,11 @@ impl EventLog {
         }
         match first_error {
             Some(err) => Err(err),
-            None => Ok((stored, files, range)),
+            None => Ok(Sealed {
+                rows: stored,
+                files,
+                time_range: range,
+            }),
         }
     }
 }
@@ -342,7 +380,11 @@ impl EventLog {
 /// with that file naming the head's file as predecessor, is what a crash
 /// between sealing and updating the head leaves: it is repaired. Anything
 /// else means the log was changed behind the writer's back.
-fn reconcile_head(dir: &Path, names: &[String], head: Option<Head>) -> Result<Option<Head>, IngestError> {
+fn reconcile_head(
+    dir: &Path,
+    names: &[String],
+    head: Option<Head>,
+) -> Result<Option<Head>, IngestError> {
     let damaged = |message: String| IngestError::Damaged {
         path: dir.to_owned(),
         message,
@@ -350,13 +392,16 @@ fn reconcile_head(dir: &Path, names: &[String], head: Option<Head>) -> Result<Op
     let Some(newest) = names.last() else {
         return match head {
             None => Ok(None),
-            Some(h) => Err(damaged(format!("head names {} but the partition has no files", h.file))),
+            Some(h) => Err(damaged(format!(
+                "head names {} but the partition has no files",
+                h.file
+            ))),
         };
     };
-    if let Some(h) = &head {
-        if &h.file == newest {
-            return Ok(head);
-        }
+    if let Some(h) = &head
+        && &h.file == newest
+    {
+        return Ok(head);
     }
     let footer = parquet_io::read_footer(&dir.join(newest))?;
     let prev_file = parquet_io::footer_value(&footer, meta::PREV_FILE);
@@ -368,7 +413,8 @@ fn reconcile_head(dir: &Path, names: &[String], head: Option<Head>) -> Result<Op
             expected_prev.unwrap_or("nothing")
         )));
     }
-    let (sha256, _) = fsio::sha256_file(&dir.join(newest)).map_err(IngestError::io("hashing", dir.join(newest)))?;
+    let (sha256, _) = fsio::sha256_file(&dir.join(newest))
+        .map_err(IngestError::io("hashing", dir.join(newest)))?;
     let repaired = Head {
         file: newest.clone(),
         sha256,
@@ -382,7 +428,11 @@ fn reconcile_head(dir: &Path, names: &[String], head: Option<Head>) -> Result<Op
 impl AppendLog for EventLog {
     type Error = IngestError;
 
-    fn append(&mut self, events: Vec<AuthEvent>, dead_letters: Vec<DeadLetter>) -> Result<CommitSummary, IngestError> {
+    fn append(
+        &mut self,
+        events: Vec<AuthEvent>,
+        dead_letters: Vec<DeadLetter>,
+    ) -> Result<CommitSummary, IngestError> {
         let ingested_at = Utc::now().timestamp_micros();
         let mut summary = CommitSummary::default();
         let mut duplicates = 0;
@@ -390,15 +440,15 @@ impl AppendLog for EventLog {
         summary.duplicates = duplicates;
         let mut dead_duplicates = 0;
         let dead_plans = self.plan(&dead_letters, &mut dead_duplicates)?;
-        let (stored, files, range) = self.commit(&events, event_plans, &move |rows, order| {
+        let events_sealed = self.commit(&events, event_plans, &move |rows, order| {
             events_to_batch(rows, order, ingested_at)
         })?;
-        summary.stored = stored;
-        summary.files = files;
-        summary.time_range = range;
-        let (dead, dead_files, _) = self.commit(&dead_letters, dead_plans, &dead_letters_to_batch)?;
-        summary.dead_letters = dead;
-        summary.files += dead_files;
+        summary.stored = events_sealed.rows;
+        summary.files = events_sealed.files;
+        summary.time_range = events_sealed.time_range;
+        let dead_sealed = self.commit(&dead_letters, dead_plans, &dead_letters_to_batch)?;
+        summary.dead_letters = dead_sealed.rows;
+        summary.files += dead_sealed.files;
         Ok(summary)
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, StringArray};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -48,7 +48,11 @@ pub struct SealedFile {
     pub sha256: String,
 }
 
-fn properties(table: Table, options: FileOptions, metadata: Vec<KeyValue>) -> Result<WriterProperties, IngestError> {
+fn properties(
+    table: Table,
+    options: FileOptions,
+    metadata: Vec<KeyValue>,
+) -> Result<WriterProperties, IngestError> {
     let level = ZstdLevel::try_new(options.zstd_level).map_err(|source| IngestError::Parquet {
         path: Default::default(),
         source,
@@ -108,9 +112,11 @@ pub fn write_sealed(
     writer.write(batch).map_err(parquet_err)?;
     let hashing = writer.into_inner().map_err(parquet_err)?;
     let (file, sha256, _) = hashing.finish();
-    file.sync_all().map_err(IngestError::io("syncing", &temp_path))?;
+    file.sync_all()
+        .map_err(IngestError::io("syncing", &temp_path))?;
     drop(file);
-    std::fs::rename(&temp_path, &final_path).map_err(IngestError::io("renaming into place", &final_path))?;
+    std::fs::rename(&temp_path, &final_path)
+        .map_err(IngestError::io("renaming into place", &final_path))?;
     fsio::sync_dir(dir)?;
     Ok(SealedFile {
         name: name.to_owned(),
@@ -148,13 +154,19 @@ pub fn file_metadata(
     prev_sha256: &str,
 ) -> Vec<KeyValue> {
     let mut kv = vec![
-        KeyValue::new(meta::SCHEMA_VERSION.into(), authtrail_schemas::SCHEMA_VERSION.to_string()),
+        KeyValue::new(
+            meta::SCHEMA_VERSION.into(),
+            authtrail_schemas::SCHEMA_VERSION.to_string(),
+        ),
         KeyValue::new(meta::TABLE.into(), table.name().to_owned()),
         KeyValue::new(meta::ROWS.into(), rows.to_string()),
         KeyValue::new(meta::MIN_TIME_MICROS.into(), time_range.0.to_string()),
         KeyValue::new(meta::MAX_TIME_MICROS.into(), time_range.1.to_string()),
         KeyValue::new(meta::PREV_SHA256.into(), prev_sha256.to_owned()),
-        KeyValue::new(meta::WRITER.into(), format!("authtrail {}", env!("CARGO_PKG_VERSION"))),
+        KeyValue::new(
+            meta::WRITER.into(),
+            format!("authtrail {}", env!("CARGO_PKG_VERSION")),
+        ),
     ];
     if let Some(prev) = prev_file {
         kv.push(KeyValue::new(meta::PREV_FILE.into(), prev.to_owned()));
@@ -186,7 +198,11 @@ pub fn for_each_key_batch(
         .collect::<Result<_, _>>()
         .map_err(IngestError::Arrow)?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(parquet_err)?;
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(parquet_err)?;
     for batch in reader {
         let batch = batch.map_err(IngestError::Arrow)?;
         let columns: Vec<Arc<dyn Array>> = names

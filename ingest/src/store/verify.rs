@@ -68,7 +68,9 @@ pub fn sealed_bytes(root: &Path) -> Result<u64, IngestError> {
     for table in Table::ALL {
         for (_, dir) in chain::list_partitions(root, table)? {
             for name in chain::list_sealed(&dir)? {
-                total += std::fs::metadata(dir.join(&name)).map(|m| m.len()).unwrap_or(0);
+                total += std::fs::metadata(dir.join(&name))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
             }
         }
     }
@@ -82,20 +84,30 @@ fn verify_partition(
     progress: &mut impl FnMut(u64),
 ) -> Result<(), IngestError> {
     let names = chain::list_sealed(dir)?;
-    let mut problem = |path: PathBuf, message: String| report.problems.push(Problem { path, message });
+    let mut problem =
+        |path: PathBuf, message: String| report.problems.push(Problem { path, message });
     let mut checked = Vec::with_capacity(names.len());
     let mut rows = 0u64;
     let mut hashed = 0u64;
     for name in &names {
         let path = dir.join(name);
-        let (sha256, bytes) = fsio::sha256_file(&path).map_err(IngestError::io("reading", &path))?;
+        let (sha256, bytes) =
+            fsio::sha256_file(&path).map_err(IngestError::io("reading", &path))?;
         hashed += bytes;
         progress(bytes);
         let footer = match parquet_io::read_footer(&path) {
             Ok(footer) => footer,
             Err(err) => {
-                problem(path, format!("not a readable Parquet file (truncated or overwritten): {err}"));
-                checked.push(Checked { name: name.clone(), sha256, prev_file: None, prev_sha256: None });
+                problem(
+                    path,
+                    format!("not a readable Parquet file (truncated or overwritten): {err}"),
+                );
+                checked.push(Checked {
+                    name: name.clone(),
+                    sha256,
+                    prev_file: None,
+                    prev_sha256: None,
+                });
                 continue;
             }
         };
@@ -104,10 +116,19 @@ fn verify_partition(
         rows += footer_rows;
         match value(meta::TABLE) {
             Some(t) if t == table.name() => {}
-            other => problem(path.clone(), format!("footer says table {other:?}, expected {:?}", table.name())),
+            other => problem(
+                path.clone(),
+                format!("footer says table {other:?}, expected {:?}", table.name()),
+            ),
         }
         if value(meta::ROWS).and_then(|r| r.parse::<u64>().ok()) != Some(footer_rows) {
-            problem(path.clone(), format!("footer row count {footer_rows} differs from the recorded {:?}", value(meta::ROWS)));
+            problem(
+                path.clone(),
+                format!(
+                    "footer row count {footer_rows} differs from the recorded {:?}",
+                    value(meta::ROWS)
+                ),
+            );
         }
         checked.push(Checked {
             name: name.clone(),
@@ -121,24 +142,49 @@ fn verify_partition(
         let previous = index.checked_sub(1).map(|i| &checked[i]);
         match (previous, &file.prev_file) {
             (None, None) => {
-                if file.prev_sha256.as_deref().is_some_and(|s| s != GENESIS_SHA256) {
+                if file
+                    .prev_sha256
+                    .as_deref()
+                    .is_some_and(|s| s != GENESIS_SHA256)
+                {
                     problem(path, "first file of the chain names a predecessor hash, so an earlier file was removed".into());
                 }
             }
             (None, Some(missing)) => problem(
                 dir.join(missing),
-                format!("file was removed (it is named as the predecessor of {})", file.name),
+                format!(
+                    "file was removed (it is named as the predecessor of {})",
+                    file.name
+                ),
             ),
             (Some(prev), None) => {
                 if file.prev_sha256.is_some() {
-                    problem(path, format!("file claims to start the chain, but {} comes before it", prev.name));
+                    problem(
+                        path,
+                        format!(
+                            "file claims to start the chain, but {} comes before it",
+                            prev.name
+                        ),
+                    );
                 }
             }
             (Some(prev), Some(named)) if named != &prev.name => {
                 if names.contains(named) {
-                    problem(dir.join(&prev.name), format!("file is not part of the chain ({} names {named} as its predecessor)", file.name));
+                    problem(
+                        dir.join(&prev.name),
+                        format!(
+                            "file is not part of the chain ({} names {named} as its predecessor)",
+                            file.name
+                        ),
+                    );
                 } else {
-                    problem(dir.join(named), format!("file was removed (it is named as the predecessor of {})", file.name));
+                    problem(
+                        dir.join(named),
+                        format!(
+                            "file was removed (it is named as the predecessor of {})",
+                            file.name
+                        ),
+                    );
                 }
             }
             (Some(prev), Some(_)) => {
@@ -157,28 +203,56 @@ fn verify_partition(
         }
     }
     match (chain::read_head(dir), checked.last()) {
-        (Err(err), _) => problem(dir.join(authtrail_schemas::layout::HEAD_FILE), err.to_string()),
+        (Err(err), _) => problem(
+            dir.join(authtrail_schemas::layout::HEAD_FILE),
+            err.to_string(),
+        ),
         (Ok(None), None) => {}
         (Ok(None), Some(last)) => problem(
             dir.join(authtrail_schemas::layout::HEAD_FILE),
-            format!("head record is missing; the newest file {} cannot be vouched for", last.name),
+            format!(
+                "head record is missing; the newest file {} cannot be vouched for",
+                last.name
+            ),
         ),
-        (Ok(Some(head)), None) => problem(dir.join(&head.file), "file was removed (the partition head names it)".into()),
+        (Ok(Some(head)), None) => problem(
+            dir.join(&head.file),
+            "file was removed (the partition head names it)".into(),
+        ),
         (Ok(Some(head)), Some(last)) => {
             if head.file != last.name {
                 if names.contains(&head.file) {
-                    problem(dir.join(&last.name), format!("file was added after the head ({}) without the writer", head.file));
+                    problem(
+                        dir.join(&last.name),
+                        format!(
+                            "file was added after the head ({}) without the writer",
+                            head.file
+                        ),
+                    );
                 } else {
-                    problem(dir.join(&head.file), "file was removed (the partition head names it)".into());
+                    problem(
+                        dir.join(&head.file),
+                        "file was removed (the partition head names it)".into(),
+                    );
                 }
             } else if head.sha256 != last.sha256 {
                 problem(
                     dir.join(&last.name),
-                    format!("file was changed after it was sealed: its SHA-256 is {}, but the head recorded {}", last.sha256, head.sha256),
+                    format!(
+                        "file was changed after it was sealed: its SHA-256 is {}, but the head recorded {}",
+                        last.sha256, head.sha256
+                    ),
                 );
             }
             if head.files != checked.len() as u64 {
-                problem(dir.to_owned(), format!("the head records {} files, the partition holds {}", head.files, checked.len()));
+                problem(
+                    dir.to_owned(),
+                    format!(
+                        "the head records {} files, the partition holds {}",
+                        head.files,
+                        checked.len()
+                    ),
+                );
             }
         }
     }
