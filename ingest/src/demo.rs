@@ -672,7 +672,8 @@ impl DemoReader {
                     true,
                     None,
                 ));
-                for _ in 0..pushes {
+                // Every push is denied but the last, which the worn-down user accepts.
+                for push in 0..=pushes {
                     at += Duration::seconds(rng.random_range(20..90));
                     planned.push(foreign(
                         at,
@@ -683,33 +684,16 @@ impl DemoReader {
                         None,
                     ));
                     at += Duration::seconds(rng.random_range(5..30));
+                    let accepted = push == pushes;
                     planned.push(foreign(
                         at,
                         victim_login.clone(),
                         attacker_ip.clone(),
                         Kind::Mfa(Factor::Push),
-                        false,
-                        Some("MFA push denied by user"),
+                        accepted,
+                        (!accepted).then_some("MFA push denied by user"),
                     ));
                 }
-                at += Duration::seconds(rng.random_range(20..90));
-                planned.push(foreign(
-                    at,
-                    victim_login.clone(),
-                    attacker_ip.clone(),
-                    Kind::PushSent,
-                    true,
-                    None,
-                ));
-                at += Duration::seconds(rng.random_range(5..30));
-                planned.push(foreign(
-                    at,
-                    victim_login.clone(),
-                    attacker_ip.clone(),
-                    Kind::Mfa(Factor::Push),
-                    true,
-                    None,
-                ));
                 end = at;
                 user = Some(victim_login.clone());
                 description = format!("{pushes} push notifications denied, then one accepted");

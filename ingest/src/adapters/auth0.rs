@@ -6,27 +6,8 @@ use serde_json::Value;
 
 use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
 
+use super::ParseError;
 use super::util::{self, at, first_text, text};
-use super::{Adapter, ParseError};
-
-pub struct Auth0;
-
-impl Adapter for Auth0 {
-    fn name(&self) -> &'static str {
-        "auth0"
-    }
-
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
-        let value = util::parse_object(record)?;
-        let log = match at(&value, "data") {
-            Some(data) if data.is_object() && text(&value, "type").is_none() => data,
-            _ => &value,
-        };
-        let envelope_id = text(&value, "log_id");
-        out.push(log_event(log, envelope_id, record)?);
-        Ok(())
-    }
-}
 
 /// What an Auth0 type code means: action, outcome, reason, method hint.
 fn classify(code: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Method>)> {
@@ -85,6 +66,15 @@ fn classify(code: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Metho
         }
         _ => return None,
     })
+}
+
+/// Maps one record, bare or in the log-stream envelope, to its event.
+pub(super) fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
+    let log = match at(value, "data") {
+        Some(data) if data.is_object() && text(value, "type").is_none() => data,
+        _ => value,
+    };
+    log_event(log, text(value, "log_id"), raw)
 }
 
 fn log_event(log: &Value, envelope_id: Option<String>, raw: &str) -> Result<AuthEvent, ParseError> {

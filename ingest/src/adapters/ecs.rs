@@ -6,22 +6,8 @@ use serde_json::Value;
 
 use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
 
+use super::ParseError;
 use super::util::{self, at, first_text, text};
-use super::{Adapter, ParseError};
-
-pub struct Ecs;
-
-impl Adapter for Ecs {
-    fn name(&self) -> &'static str {
-        "ecs"
-    }
-
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
-        let value = util::parse_object(record)?;
-        out.push(event(&value, record)?);
-        Ok(())
-    }
-}
 
 /// The values of a keyword field that may be a string or an array.
 fn keywords(value: &Value, path: &str) -> Vec<String> {
@@ -32,7 +18,8 @@ fn keywords(value: &Value, path: &str) -> Vec<String> {
     }
 }
 
-fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
+/// Maps one record to its event.
+pub(super) fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     let categories = keywords(value, "event.category");
     if categories.is_empty() {
         return Err(ParseError::rejected(

@@ -6,22 +6,8 @@ use serde_json::Value;
 
 use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
 
+use super::ParseError;
 use super::util::{self, first_text, text};
-use super::{Adapter, ParseError};
-
-pub struct GitHub;
-
-impl Adapter for GitHub {
-    fn name(&self) -> &'static str {
-        "github"
-    }
-
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
-        let value = util::parse_object(record)?;
-        out.push(event(&value, record)?);
-        Ok(())
-    }
-}
 
 fn classify(kind: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Method>)> {
     use Action::*;
@@ -47,7 +33,8 @@ fn classify(kind: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Metho
     })
 }
 
-fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
+/// Maps one record to its event.
+pub(super) fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     let kind = text(value, "action").ok_or_else(|| {
         ParseError::rejected(
             "not a GitHub audit-log event: missing `action` (expected e.g. user.login)",

@@ -6,24 +6,11 @@ use serde_json::Value;
 
 use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
 
+use super::ParseError;
 use super::util::{self, first_text, text};
-use super::{Adapter, ParseError};
 
-pub struct Harness;
-
-impl Adapter for Harness {
-    fn name(&self) -> &'static str {
-        "harness"
-    }
-
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
-        let value = util::parse_object(record)?;
-        out.push(event(&value, record)?);
-        Ok(())
-    }
-}
-
-fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
+/// Maps one record to its event.
+pub(super) fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     let kind = text(value, "action").ok_or_else(|| {
         ParseError::rejected(
             "not a Harness audit event: missing `action` (expected LOGIN, UNSUCCESSFUL_LOGIN, …)",

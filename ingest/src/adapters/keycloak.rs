@@ -7,22 +7,8 @@ use serde_json::Value;
 
 use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
 
+use super::ParseError;
 use super::util::{self, first_text, text};
-use super::{Adapter, ParseError};
-
-pub struct Keycloak;
-
-impl Adapter for Keycloak {
-    fn name(&self) -> &'static str {
-        "keycloak"
-    }
-
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
-        let value = util::parse_object(record)?;
-        out.push(event(&value, record)?);
-        Ok(())
-    }
-}
 
 fn classify(kind: &str) -> Option<(Action, Outcome)> {
     use Action::*;
@@ -69,7 +55,8 @@ fn reason_of(error: &str) -> Reason {
     }
 }
 
-fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
+/// Maps one record to its event.
+pub(super) fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     let kind = text(value, "type").ok_or_else(|| {
         ParseError::rejected(
             "not a Keycloak event: missing `type` (expected LOGIN, LOGIN_ERROR, …)",

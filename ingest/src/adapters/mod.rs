@@ -19,6 +19,7 @@ pub mod util;
 mod windows;
 
 use chrono::{DateTime, Datelike, Utc};
+use serde_json::Value;
 
 use authtrail_schemas::AuthEvent;
 
@@ -73,6 +74,24 @@ pub trait Adapter: Send + Sync {
     fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError>;
 }
 
+/// A source whose every record is one JSON object holding one event.
+struct JsonObjectAdapter {
+    name: &'static str,
+    map: fn(&Value, &str) -> Result<AuthEvent, ParseError>,
+}
+
+impl Adapter for JsonObjectAdapter {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
+        let value = util::parse_object(record)?;
+        out.push((self.map)(&value, record)?);
+        Ok(())
+    }
+}
+
 /// Settings some adapters need.
 #[derive(Debug, Clone)]
 pub struct AdapterOptions {
@@ -98,20 +117,21 @@ impl Default for AdapterOptions {
 
 /// Builds the adapter called `name`.
 pub fn build(name: &str, options: &AdapterOptions) -> Result<Box<dyn Adapter>, IngestError> {
+    let object = |name, map| -> Box<dyn Adapter> { Box::new(JsonObjectAdapter { name, map }) };
     Ok(match name {
         "okta" => Box::new(okta::Okta),
-        "auth0" => Box::new(auth0::Auth0),
-        "keycloak" => Box::new(keycloak::Keycloak),
-        "harness" => Box::new(harness::Harness),
-        "github" => Box::new(github::GitHub),
+        "auth0" => object("auth0", auth0::event),
+        "keycloak" => object("keycloak", keycloak::event),
+        "harness" => object("harness", harness::event),
+        "github" => object("github", github::event),
         "ocsf" => Box::new(ocsf::Ocsf),
-        "ecs" => Box::new(ecs::Ecs),
+        "ecs" => object("ecs", ecs::event),
         "sshd" => Box::new(sshd::Sshd::new(
             options.syslog_year,
             options.now.year(),
             options.now,
         )),
-        "windows" => Box::new(windows::Windows),
+        "windows" => object("windows", windows::event),
         "generic" => {
             let mapping =
                 options

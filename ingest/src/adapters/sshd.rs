@@ -130,6 +130,17 @@ fn word(text: &str) -> Option<&str> {
     text.split_whitespace().next()
 }
 
+/// `[invalid user ]<user> from <ip> …`: whether sshd called the user
+/// invalid, the user, and the address.
+fn user_from(text: &str) -> Option<(bool, &str, Option<&str>)> {
+    let (invalid, text) = match text.strip_prefix("invalid user ") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (user, rest) = text.rsplit_once(" from ")?;
+    Some((invalid, user, word(rest)))
+}
+
 /// `key=value` from a PAM message (`rhost=203.0.113.5  user=root`).
 fn pam_field<'a>(message: &'a str, key: &str) -> Option<&'a str> {
     message
@@ -177,11 +188,7 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
     }
     if let Some(rest) = message.strip_prefix("Failed ") {
         let (method, rest) = rest.split_once(" for ")?;
-        let (invalid, rest) = match rest.strip_prefix("invalid user ") {
-            Some(r) => (true, r),
-            None => (false, rest),
-        };
-        let (user, rest) = rest.rsplit_once(" from ")?;
+        let (invalid, user, ip) = user_from(rest)?;
         let reason = if invalid {
             Reason::UnknownUser
         } else {
@@ -192,7 +199,7 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
             method_of(method),
             Some(reason),
             Some(user),
-            word(rest),
+            ip,
         ));
     }
     if let Some(rest) = message.strip_prefix("Invalid user ") {
@@ -229,23 +236,13 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
         ));
     }
     if let Some(rest) = after(message, "maximum authentication attempts exceeded for ") {
-        let (invalid, rest) = match rest.strip_prefix("invalid user ") {
-            Some(r) => (true, r),
-            None => (false, rest),
-        };
-        let (user, rest) = rest.rsplit_once(" from ")?;
+        let (invalid, user, ip) = user_from(rest)?;
         let reason = if invalid {
             Reason::UnknownUser
         } else {
             Reason::Other
         };
-        return Some(login(
-            Outcome::Failure,
-            None,
-            Some(reason),
-            Some(user),
-            word(rest),
-        ));
+        return Some(login(Outcome::Failure, None, Some(reason), Some(user), ip));
     }
     if let Some(rest) = message.strip_prefix("User ")
         && let Some((user, rest)) = rest.split_once(" from ")

@@ -8,22 +8,8 @@ use serde_json::Value;
 
 use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
 
+use super::ParseError;
 use super::util::{self, at, first_text, text};
-use super::{Adapter, ParseError};
-
-pub struct Windows;
-
-impl Adapter for Windows {
-    fn name(&self) -> &'static str {
-        "windows"
-    }
-
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
-        let value = util::parse_object(record)?;
-        out.push(event(&value, record)?);
-        Ok(())
-    }
-}
 
 /// The two shapes, behind one accessor.
 struct Shape<'a> {
@@ -104,7 +90,8 @@ fn kerberos_reason(code: &str) -> Reason {
     }
 }
 
-fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
+/// Maps one record to its event.
+pub(super) fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     let shape = Shape::new(value);
     let id = shape.event_id().ok_or_else(|| {
         ParseError::rejected(
