@@ -176,8 +176,8 @@ pub struct BenchIngestArgs {
     /// Working directory (input file, logs, DuckDB output).
     #[arg(long, default_value = "bench-out")]
     pub dir: PathBuf,
-    /// Demo users; 5,200 users over 30 days is about one million events.
-    #[arg(long, default_value_t = 5200)]
+    /// Demo users; 6,000 users over 30 days is about one million events.
+    #[arg(long, default_value_t = 6000)]
     pub users: usize,
     /// Demo days.
     #[arg(long, default_value_t = 30)]

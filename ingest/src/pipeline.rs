@@ -18,7 +18,7 @@ use authtrail_schemas::{AppendLog, AuthEvent, CommitSummary, DeadLetter};
 
 use crate::IngestError;
 use crate::adapters::{Adapter, ParseError, util};
-use crate::records::{self, ChunkReader, Framing, FramingError, JsonShape, Record};
+use crate::records::{self, Chunk, ChunkReader, Framing, JsonShape, Record};
 use crate::store::EventLog;
 
 /// A record that became a dead letter, as reported back to the user.
@@ -82,6 +82,46 @@ pub fn dead_letter(
     }
 }
 
+/// Parses a run of records with `adapter`, in order.
+fn parse_sequential(
+    adapter: &dyn Adapter,
+    records: &[Record<'_>],
+    origin: &str,
+    received_at: DateTime<Utc>,
+) -> Parsed {
+    let mut parsed = Parsed::default();
+    parsed.events.reserve(records.len());
+    for record in records {
+        parsed.records += 1;
+        match adapter.parse(record.text, &mut parsed.events) {
+            Ok(()) => {}
+            Err(ParseError::Rejected(reason)) => parsed.dead_letters.push(dead_letter(
+                adapter.name(),
+                origin,
+                record.line,
+                record.text.as_bytes(),
+                reason,
+                received_at,
+            )),
+            Err(ParseError::NotAuthentication(kind)) => {
+                *parsed.skipped.entry(kind).or_default() += 1
+            }
+        }
+    }
+    parsed
+}
+
+/// Joins parsed pieces in order, moving each event once.
+fn concat(pieces: Vec<Parsed>) -> Parsed {
+    let mut all = Parsed::default();
+    all.events
+        .reserve_exact(pieces.iter().map(|p| p.events.len()).sum());
+    for piece in pieces {
+        all.absorb(piece);
+    }
+    all
+}
+
 /// Parses records with `adapter`, in parallel, keeping input order.
 pub fn parse_records(
     adapter: &dyn Adapter,
@@ -89,36 +129,47 @@ pub fn parse_records(
     origin: &str,
     received_at: DateTime<Utc>,
 ) -> Parsed {
-    let pieces: Vec<Parsed> = records
-        .par_chunks(1024)
-        .map(|chunk| {
-            let mut parsed = Parsed::default();
-            for record in chunk {
-                parsed.records += 1;
-                match adapter.parse(record.text, &mut parsed.events) {
-                    Ok(()) => {}
-                    Err(ParseError::Rejected(reason)) => parsed.dead_letters.push(dead_letter(
+    concat(
+        records
+            .par_chunks(1024)
+            .map(|chunk| parse_sequential(adapter, chunk, origin, received_at))
+            .collect(),
+    )
+}
+
+/// Splits a chunk of lines and parses it, piece by piece in parallel;
+/// lines that are not UTF-8 become dead letters.
+pub fn parse_chunk(
+    adapter: &dyn Adapter,
+    chunk: &Chunk,
+    origin: &str,
+    received_at: DateTime<Utc>,
+) -> Parsed {
+    concat(
+        records::pieces(chunk, PIECE_BYTES)
+            .into_par_iter()
+            .map(|(first_line, bytes)| {
+                let (records, errors) = records::split_lines(first_line, bytes);
+                let mut parsed = parse_sequential(adapter, &records, origin, received_at);
+                for error in errors {
+                    parsed.records += 1;
+                    parsed.dead_letters.push(dead_letter(
                         adapter.name(),
                         origin,
-                        record.line,
-                        record.text.as_bytes(),
-                        reason,
+                        error.line,
+                        &error.raw,
+                        error.reason,
                         received_at,
-                    )),
-                    Err(ParseError::NotAuthentication(kind)) => {
-                        *parsed.skipped.entry(kind).or_default() += 1
-                    }
+                    ));
                 }
-            }
-            parsed
-        })
-        .collect();
-    let mut all = Parsed::default();
-    for piece in pieces {
-        all.absorb(piece);
-    }
-    all
+                parsed
+            })
+            .collect(),
+    )
 }
+
+/// Bytes of input one parallel parsing task takes on.
+const PIECE_BYTES: usize = 256 << 10;
 
 /// Tuning of the file-ingest driver.
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +192,7 @@ impl Default for IngestOptions {
 /// Totals of an ingest run.
 #[derive(Debug, Clone, Default)]
 pub struct IngestReport {
-    /// Records read.
+    /// Records read and committed.
     pub records: u64,
     /// What the commits stored.
     pub committed: CommitSummary,
@@ -151,17 +202,17 @@ pub struct IngestReport {
     pub rejections: Vec<Rejection>,
 }
 
+/// What a progress callback is told.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Records parsed so far (this input and those before).
+    pub records_parsed: u64,
+    /// Events durably stored so far.
+    pub stored: u64,
+}
+
 /// How many rejections a report keeps for display.
 const REJECTIONS_SHOWN: usize = 100;
-
-/// Streams inputs through one adapter into the event log.
-pub struct FileIngest<'a> {
-    adapter: &'a dyn Adapter,
-    log: &'a mut EventLog,
-    options: IngestOptions,
-    pending: Parsed,
-    report: IngestReport,
-}
 
 /// Counts the bytes read through it, for progress.
 pub struct CountingReader<R> {
@@ -184,89 +235,18 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-impl<'a> FileIngest<'a> {
-    /// A driver writing into `log` through `adapter`.
-    pub fn new(adapter: &'a dyn Adapter, log: &'a mut EventLog, options: IngestOptions) -> Self {
-        FileIngest {
-            adapter,
-            log,
-            options,
-            pending: Parsed::default(),
-            report: IngestReport::default(),
-        }
-    }
+/// The committing side of a [`FileIngest`]: gathers parsed records and
+/// group-commits them to the log.
+struct Committer<'a> {
+    log: &'a mut EventLog,
+    commit_events: usize,
+    pending: Parsed,
+    report: IngestReport,
+    stored: &'a AtomicU64,
+}
 
-    /// The totals so far (committed only).
-    pub fn report(&self) -> &IngestReport {
-        &self.report
-    }
-
-    /// Reads one whole input (already decompressed) named `origin`.
-    /// `progress` is called after each chunk with the totals so far.
-    pub fn ingest(
-        &mut self,
-        input: &mut dyn BufRead,
-        origin: &str,
-        progress: &mut dyn FnMut(&IngestReport),
-    ) -> Result<(), IngestError> {
-        let io_err = |err| IngestError::io("reading", origin)(err);
-        let shape = match self.adapter.framing() {
-            Framing::Text => JsonShape::Lines,
-            Framing::Json => records::detect_json_shape(input).map_err(io_err)?,
-        };
-        if shape == JsonShape::Document {
-            let mut document = Vec::new();
-            input.read_to_end(&mut document).map_err(io_err)?;
-            let received_at = Utc::now();
-            match records::split_document(&document) {
-                Ok(records) => {
-                    for batch in records.chunks(self.options.commit_events.max(1)) {
-                        let parsed = parse_records(self.adapter, batch, origin, received_at);
-                        self.add(parsed, origin)?;
-                    }
-                }
-                Err(err) => self.add_framing_errors(vec![err], origin, received_at)?,
-            }
-            progress(&self.report);
-            return Ok(());
-        }
-        let mut chunks = ChunkReader::new(input, self.options.chunk_bytes);
-        while let Some(chunk) = chunks.next_chunk().map_err(io_err)? {
-            let received_at = Utc::now();
-            let (records, errors) = records::split_lines(&chunk);
-            let parsed = parse_records(self.adapter, &records, origin, received_at);
-            self.add(parsed, origin)?;
-            self.add_framing_errors(errors, origin, received_at)?;
-            progress(&self.report);
-        }
-        Ok(())
-    }
-
-    fn add_framing_errors(
-        &mut self,
-        errors: Vec<FramingError>,
-        origin: &str,
-        received_at: DateTime<Utc>,
-    ) -> Result<(), IngestError> {
-        if errors.is_empty() {
-            return Ok(());
-        }
-        let mut parsed = Parsed::default();
-        for error in errors {
-            parsed.records += 1;
-            parsed.dead_letters.push(dead_letter(
-                self.adapter.name(),
-                origin,
-                error.line,
-                &error.raw,
-                error.reason,
-                received_at,
-            ));
-        }
-        self.add(parsed, origin)
-    }
-
-    fn add(&mut self, parsed: Parsed, _origin: &str) -> Result<(), IngestError> {
+impl Committer<'_> {
+    fn add(&mut self, parsed: Parsed) -> Result<(), IngestError> {
         for letter in &parsed.dead_letters {
             if self.report.rejections.len() < REJECTIONS_SHOWN {
                 self.report.rejections.push(Rejection {
@@ -276,15 +256,17 @@ impl<'a> FileIngest<'a> {
                 });
             }
         }
+        if self.pending.events.capacity() == 0 {
+            self.pending.events.reserve(self.commit_events + (64 << 10));
+        }
         self.pending.absorb(parsed);
-        if self.pending.events.len() >= self.options.commit_events {
+        if self.pending.events.len() >= self.commit_events {
             self.commit()?;
         }
         Ok(())
     }
 
-    /// Commits what is pending.
-    pub fn commit(&mut self) -> Result<(), IngestError> {
+    fn commit(&mut self) -> Result<(), IngestError> {
         let pending = std::mem::take(&mut self.pending);
         if pending.records == 0 && pending.events.is_empty() && pending.dead_letters.is_empty() {
             return Ok(());
@@ -292,15 +274,159 @@ impl<'a> FileIngest<'a> {
         let summary = self.log.append(pending.events, pending.dead_letters)?;
         self.report.records += pending.records;
         self.report.committed.absorb(&summary);
+        self.stored.fetch_add(summary.stored, Ordering::Relaxed);
         for (kind, count) in pending.skipped {
             *self.report.skipped.entry(kind).or_default() += count;
         }
         Ok(())
     }
+}
+
+/// Streams inputs through one adapter into the event log: one thread reads
+/// and parses (on every core), another commits, so that parsing the next
+/// chunk overlaps writing the last.
+pub struct FileIngest<'a> {
+    adapter: &'a dyn Adapter,
+    options: IngestOptions,
+    committer: Committer<'a>,
+    parsed: u64,
+}
+
+impl<'a> FileIngest<'a> {
+    /// A driver writing into `log` through `adapter`; `stored` counts the
+    /// events stored, for progress.
+    pub fn new(
+        adapter: &'a dyn Adapter,
+        log: &'a mut EventLog,
+        options: IngestOptions,
+        stored: &'a AtomicU64,
+    ) -> Self {
+        FileIngest {
+            adapter,
+            options,
+            committer: Committer {
+                log,
+                commit_events: options.commit_events.max(1),
+                pending: Parsed::default(),
+                report: IngestReport::default(),
+                stored,
+            },
+            parsed: 0,
+        }
+    }
+
+    /// Reads one whole input (already decompressed) named `origin`.
+    /// `progress` is called after each chunk.
+    pub fn ingest(
+        &mut self,
+        input: &mut dyn BufRead,
+        origin: &str,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), IngestError> {
+        let io_err = |err| IngestError::io("reading", origin)(err);
+        let shape = match self.adapter.framing() {
+            Framing::Text => JsonShape::Lines,
+            Framing::Json => records::detect_json_shape(input).map_err(io_err)?,
+        };
+        if shape == JsonShape::Document {
+            return self.ingest_document(input, origin, progress);
+        }
+        let adapter = self.adapter;
+        let stored = self.committer.stored;
+        let committer = &mut self.committer;
+        let parsed_before = self.parsed;
+        let mut parsed_total = parsed_before;
+        let mut chunks = ChunkReader::new(input, self.options.chunk_bytes);
+        // Bounded: at most two parsed chunks wait for the committer.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Parsed>(2);
+        let result = std::thread::scope(|scope| {
+            let committing = scope.spawn(move || -> Result<(), IngestError> {
+                for parsed in receiver {
+                    committer.add(parsed)?;
+                }
+                Ok(())
+            });
+            let mut read_result = Ok(());
+            loop {
+                let chunk = match chunks.next_chunk() {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => break,
+                    Err(err) => {
+                        read_result = Err(io_err(err));
+                        break;
+                    }
+                };
+                let parsed = parse_chunk(adapter, &chunk, origin, Utc::now());
+                parsed_total += parsed.records;
+                // A closed channel means the committer failed; its error
+                // is reported below.
+                if sender.send(parsed).is_err() {
+                    break;
+                }
+                progress(Progress {
+                    records_parsed: parsed_total,
+                    stored: stored.load(Ordering::Relaxed),
+                });
+            }
+            drop(sender);
+            let committed = committing.join().unwrap_or_else(|_| {
+                Err(IngestError::Damaged {
+                    path: origin.into(),
+                    message: "the commit thread panicked".into(),
+                })
+            });
+            committed.and(read_result)
+        });
+        self.parsed = parsed_total;
+        result
+    }
+
+    fn ingest_document(
+        &mut self,
+        input: &mut dyn BufRead,
+        origin: &str,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), IngestError> {
+        let mut document = Vec::new();
+        input
+            .read_to_end(&mut document)
+            .map_err(IngestError::io("reading", origin))?;
+        let received_at = Utc::now();
+        match records::split_document(&document) {
+            Ok(records) => {
+                for batch in records.chunks(self.committer.commit_events) {
+                    let parsed = parse_records(self.adapter, batch, origin, received_at);
+                    self.parsed += parsed.records;
+                    self.committer.add(parsed)?;
+                }
+            }
+            Err(error) => {
+                let mut parsed = Parsed {
+                    records: 1,
+                    ..Parsed::default()
+                };
+                parsed.dead_letters.push(dead_letter(
+                    self.adapter.name(),
+                    origin,
+                    error.line,
+                    &error.raw,
+                    error.reason,
+                    received_at,
+                ));
+                self.parsed += 1;
+                self.committer.add(parsed)?;
+            }
+        }
+        progress(Progress {
+            records_parsed: self.parsed,
+            stored: self.committer.stored.load(Ordering::Relaxed),
+        });
+        Ok(())
+    }
 
     /// Commits what is pending and returns the totals.
     pub fn finish(mut self) -> Result<IngestReport, IngestError> {
-        self.commit()?;
-        Ok(self.report)
+        self.committer.commit()?;
+        Ok(self.committer.report)
     }
 }

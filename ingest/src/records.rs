@@ -98,11 +98,14 @@ pub fn detect_json_shape(reader: &mut dyn BufRead) -> std::io::Result<JsonShape>
     Ok(JsonShape::Lines)
 }
 
-/// Reads whole lines into chunks of about `target_bytes`.
+/// Reads whole lines into chunks of about `target_bytes`, in large blocks
+/// (no per-line copies): each chunk ends at a line end, and the partial
+/// line after it is carried into the next chunk.
 pub struct ChunkReader<R> {
     reader: R,
     next_line: u64,
     target_bytes: usize,
+    carry: Vec<u8>,
     done: bool,
 }
 
@@ -113,46 +116,86 @@ impl<R: BufRead> ChunkReader<R> {
             reader,
             next_line: 1,
             target_bytes: target_bytes.max(1),
+            carry: Vec::new(),
             done: false,
         }
     }
 
+    /// Appends everything the reader has buffered to `bytes`.
+    fn read_block(&mut self, bytes: &mut Vec<u8>) -> std::io::Result<()> {
+        let block = self.reader.fill_buf()?;
+        if block.is_empty() {
+            self.done = true;
+            return Ok(());
+        }
+        let n = block.len();
+        bytes.extend_from_slice(block);
+        self.reader.consume(n);
+        Ok(())
+    }
+
     /// The next chunk, or `None` at the end of the input.
     pub fn next_chunk(&mut self) -> std::io::Result<Option<Chunk>> {
-        if self.done {
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.reserve(self.target_bytes + (1 << 20));
+        while bytes.len() < self.target_bytes && !self.done {
+            self.read_block(&mut bytes)?;
+        }
+        // A line longer than the target: read on until it ends.
+        let mut searched = 0;
+        while !self.done && memchr::memchr(b'\n', &bytes[searched..]).is_none() {
+            searched = bytes.len();
+            self.read_block(&mut bytes)?;
+        }
+        if !self.done
+            && let Some(last) = memchr::memrchr(b'\n', &bytes)
+        {
+            self.carry = bytes[last + 1..].to_vec();
+            bytes.truncate(last + 1);
+        }
+        if bytes.is_empty() {
             return Ok(None);
         }
-        let mut chunk = Chunk {
-            first_line: self.next_line,
-            bytes: Vec::with_capacity(self.target_bytes + 4096),
-        };
-        while chunk.bytes.len() < self.target_bytes {
-            let read = self.reader.read_until(b'\n', &mut chunk.bytes)?;
-            if read == 0 {
-                self.done = true;
-                break;
-            }
-            self.next_line += 1;
-        }
-        if chunk.bytes.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(chunk))
+        let first_line = self.next_line;
+        self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
+        Ok(Some(Chunk { first_line, bytes }))
     }
 }
 
-/// Splits a chunk into records, skipping blank lines. Lines that are not
-/// UTF-8 come back as framing errors.
-pub fn split_lines(chunk: &Chunk) -> (Vec<Record<'_>>, Vec<FramingError>) {
+/// Cuts a chunk into pieces of about `piece_bytes` at line ends, each with
+/// the number of its first line, so that pieces can be parsed in parallel.
+pub fn pieces(chunk: &Chunk, piece_bytes: usize) -> Vec<(u64, &[u8])> {
+    let mut out = Vec::new();
+    let mut rest = chunk.bytes.as_slice();
+    let mut line = chunk.first_line;
+    while !rest.is_empty() {
+        let cut = if rest.len() <= piece_bytes {
+            rest.len()
+        } else {
+            memchr::memchr(b'\n', &rest[piece_bytes..]).map_or(rest.len(), |i| piece_bytes + i + 1)
+        };
+        let (piece, tail) = rest.split_at(cut);
+        out.push((line, piece));
+        line += memchr::memchr_iter(b'\n', piece).count() as u64;
+        rest = tail;
+    }
+    out
+}
+
+/// Splits whole lines (the first numbered `first_line`) into records,
+/// skipping blank lines. Lines that are not UTF-8 come back as framing
+/// errors.
+pub fn split_lines(first_line: u64, bytes: &[u8]) -> (Vec<Record<'_>>, Vec<FramingError>) {
     let mut records = Vec::new();
     let mut errors = Vec::new();
-    let mut body = chunk.bytes.as_slice();
-    if body.last() == Some(&b'\n') {
-        body = &body[..body.len() - 1];
-    }
-    for (index, line) in body.split(|&b| b == b'\n').enumerate() {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    for (index, end) in ends.enumerate() {
+        let line = &body[start..end];
+        start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let number = chunk.first_line + index as u64;
+        let number = first_line + index as u64;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -210,11 +253,7 @@ mod tests {
 
     #[test]
     fn lines_keep_their_numbers_across_blank_lines() {
-        let chunk = Chunk {
-            first_line: 10,
-            bytes: b"{\"a\":1}\n\n{\"b\":2}\r\n".to_vec(),
-        };
-        let (records, errors) = split_lines(&chunk);
+        let (records, errors) = split_lines(10, b"{\"a\":1}\n\n{\"b\":2}\r\n");
         assert!(errors.is_empty());
         assert_eq!(records.len(), 2);
         assert_eq!((records[0].line, records[0].text), (10, "{\"a\":1}"));
@@ -223,11 +262,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_a_framing_error_with_its_line() {
-        let chunk = Chunk {
-            first_line: 1,
-            bytes: b"ok\n\xff\xfe\nok\n".to_vec(),
-        };
-        let (records, errors) = split_lines(&chunk);
+        let (records, errors) = split_lines(1, b"ok\n\xff\xfe\nok\n");
         assert_eq!(records.len(), 2);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 2);
@@ -252,21 +287,40 @@ mod tests {
     }
 
     #[test]
-    fn chunks_hold_whole_lines() {
-        let input = "a\nbb\nccc\ndddd";
-        let mut reader = ChunkReader::new(std::io::Cursor::new(input.as_bytes()), 3);
-        let first = reader.next_chunk().unwrap().unwrap();
+    fn chunks_hold_whole_lines_with_their_numbers() {
+        let input = "a\nbb\nccc\ndddd\ne\nffffffffff\ng";
+        for (buffer, target) in [(1, 1), (3, 4), (2, 7), (64, 5), (64, 1000)] {
+            let reader =
+                std::io::BufReader::with_capacity(buffer, std::io::Cursor::new(input.as_bytes()));
+            let mut chunks = ChunkReader::new(reader, target);
+            let mut joined = String::new();
+            while let Some(chunk) = chunks.next_chunk().unwrap() {
+                let text = String::from_utf8(chunk.bytes).unwrap();
+                assert!(
+                    text.ends_with('\n') || joined.len() + text.len() == input.len(),
+                    "{text:?}"
+                );
+                assert_eq!(chunk.first_line, joined.matches('\n').count() as u64 + 1);
+                joined.push_str(&text);
+            }
+            assert_eq!(joined, input, "buffer {buffer}, target {target}");
+        }
+    }
+
+    #[test]
+    fn pieces_cut_at_line_ends_and_keep_numbers() {
+        let chunk = Chunk {
+            first_line: 5,
+            bytes: b"aaaa\nbb\ncccccc\nd\n".to_vec(),
+        };
+        let cut = pieces(&chunk, 3);
         assert_eq!(
-            (first.first_line, first.bytes.as_slice()),
-            (1, &b"a\nbb\n"[..])
+            cut,
+            vec![
+                (5, &b"aaaa\n"[..]),
+                (6, &b"bb\ncccccc\n"[..]),
+                (8, &b"d\n"[..])
+            ]
         );
-        let second = reader.next_chunk().unwrap().unwrap();
-        assert_eq!(second.first_line, 3);
-        let third = reader.next_chunk().unwrap().unwrap();
-        assert_eq!(
-            (third.first_line, third.bytes.as_slice()),
-            (4, &b"dddd"[..])
-        );
-        assert!(reader.next_chunk().unwrap().is_none());
     }
 }

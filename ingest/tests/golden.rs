@@ -48,7 +48,7 @@ fn run_case(source: &str, input: &Path) -> Value {
     };
     let records = match shape {
         JsonShape::Lines => {
-            let (records, errors) = records::split_lines(&chunk);
+            let (records, errors) = records::split_lines(chunk.first_line, &chunk.bytes);
             assert!(
                 errors.is_empty(),
                 "{}: framing errors {errors:?}",

@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use authtrail_ingest::adapters::{self, AdapterOptions};
 use authtrail_ingest::demo::{DemoConfig, DemoReader};
-use authtrail_ingest::pipeline::{FileIngest, IngestOptions, IngestReport};
+use authtrail_ingest::pipeline::{FileIngest, IngestOptions, Progress};
 use authtrail_ingest::store::{EventLog, LogOptions};
 
 use super::{progress_bar, thousands};
@@ -57,12 +57,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         let adapter = adapters::build("ocsf", &AdapterOptions::default())?;
         let mut log = EventLog::open(&args.data.data, LogOptions::default())?;
-        let mut ingest = FileIngest::new(adapter.as_ref(), &mut log, IngestOptions::default());
-        ingest.ingest(&mut reader, "demo", &mut |report: &IngestReport| {
-            bar.set_message(format!(
-                "{} events stored",
-                thousands(report.committed.stored)
-            ));
+        let stored = std::sync::atomic::AtomicU64::new(0);
+        let mut ingest = FileIngest::new(
+            adapter.as_ref(),
+            &mut log,
+            IngestOptions::default(),
+            &stored,
+        );
+        ingest.ingest(&mut reader, "demo", &mut |progress: Progress| {
+            bar.set_message(format!("{} events stored", thousands(progress.stored)));
         })?;
         let report = ingest.finish()?;
         bar.finish_and_clear();

@@ -12,7 +12,9 @@ use std::time::Instant;
 use anyhow::Context;
 
 use authtrail_ingest::adapters::{self, AdapterOptions, GenericMapping};
-use authtrail_ingest::pipeline::{CountingReader, FileIngest, IngestOptions, IngestReport};
+use authtrail_ingest::pipeline::{
+    CountingReader, FileIngest, IngestOptions, IngestReport, Progress,
+};
 use authtrail_ingest::records;
 use authtrail_ingest::store::{EventLog, LogOptions};
 
@@ -56,7 +58,8 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
         commit_events: args.commit_events.max(1),
         ..IngestOptions::default()
     };
-    let mut ingest = FileIngest::new(adapter.as_ref(), &mut log, ingest_options);
+    let stored = AtomicU64::new(0);
+    let mut ingest = FileIngest::new(adapter.as_ref(), &mut log, ingest_options, &stored);
     let read_before = Arc::new(AtomicU64::new(0));
     for path in &args.paths {
         let counter = Arc::new(AtomicU64::new(0));
@@ -76,9 +79,13 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
             )
         };
         let base = read_before.load(Ordering::Relaxed);
-        ingest.ingest(input.as_mut(), &origin, &mut |report: &IngestReport| {
+        ingest.ingest(input.as_mut(), &origin, &mut |progress: Progress| {
             bar.set_position(base + counter.load(Ordering::Relaxed));
-            bar.set_message(format!("{} stored", thousands(report.committed.stored)));
+            bar.set_message(format!(
+                "{} parsed, {} stored",
+                thousands(progress.records_parsed),
+                thousands(progress.stored)
+            ));
         })?;
         read_before.fetch_add(counter.load(Ordering::Relaxed), Ordering::Relaxed);
     }
