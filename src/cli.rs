@@ -100,6 +100,9 @@ pub struct IngestFileArgs {
     /// fewer, larger files).
     #[arg(long, env = "AUTHTRAIL_COMMIT_EVENTS", default_value_t = 262_144)]
     pub commit_events: usize,
+    /// zstd level of the Parquet files (1 is fastest; higher is smaller).
+    #[arg(long, env = "AUTHTRAIL_ZSTD_LEVEL", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub zstd_level: i32,
     /// Input files; `-` reads standard input.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,

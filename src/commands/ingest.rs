@@ -40,7 +40,9 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("input {} does not exist or is not a file", path.display());
         }
     }
-    let mut log = EventLog::open(&args.data.data, LogOptions::default())?;
+    let mut log_options = LogOptions::default();
+    log_options.file.zstd_level = args.zstd_level;
+    let mut log = EventLog::open(&args.data.data, log_options)?;
     let total: u64 = args
         .paths
         .iter()

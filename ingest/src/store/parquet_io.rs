@@ -33,7 +33,7 @@ pub struct FileOptions {
 impl Default for FileOptions {
     fn default() -> Self {
         FileOptions {
-            zstd_level: 3,
+            zstd_level: 1,
             row_group_rows: 128 * 1024,
         }
     }
@@ -80,6 +80,10 @@ fn properties(
     for column in unique {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
     }
+    // Min/max of raw payloads prunes nothing and costs a comparison of
+    // every payload.
+    builder =
+        builder.set_column_statistics_enabled(ColumnPath::from("raw"), EnabledStatistics::None);
     let id_column = match table {
         Table::Events => "event_id",
         Table::DeadLetters => "dead_letter_id",
