@@ -201,6 +201,7 @@ source, target, log, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[
 best = float("inf")
 for _ in range(runs):
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     started = time.perf_counter()
     con.execute(f"COPY (SELECT * FROM read_json('{source}', format='newline_delimited')) TO '{target}' (FORMAT parquet)")
     best = min(best, time.perf_counter() - started)
@@ -225,7 +226,8 @@ fn duckdb_baseline(input: &Path, dir: &Path, log: &Path, runs: u32) -> anyhow::R
         bail!("the DuckDB baseline failed (see above)");
     }
     let text = String::from_utf8_lossy(&output.stdout);
-    let mut parts = text.split_whitespace();
+    let last_line = text.lines().last().unwrap_or_default();
+    let mut parts = last_line.split_whitespace();
     let mut next = || {
         parts
             .next()
