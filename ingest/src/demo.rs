@@ -832,7 +832,14 @@ impl DemoReader {
             status_id: if p.success { 1 } else { 2 },
             status_detail: p.detail,
             metadata: Metadata {
-                uid: format!("demo-{:x}-{:09}", self.config.seed, self.sequence),
+                // Seed and start date are part of the id: a demo of other days is
+                // other events, never a replay of these.
+                uid: format!(
+                    "demo-{:x}-{}-{:09}",
+                    self.config.seed,
+                    self.config.start.format("%Y%m%d"),
+                    self.sequence
+                ),
                 version: "1.1.0",
                 product: Named { name: "Okta" },
                 event_code: code,
