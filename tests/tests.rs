@@ -19,15 +19,7 @@ fn a_garbage_line_becomes_one_dead_letter_and_a_replay_stores_nothing() {
     let input = ws.path("batch.ndjson");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
 
-    let first = ws
-        .run(&[
-            "ingest",
-            "file",
-            "--source",
-            "ocsf",
-            input.to_str().unwrap(),
-        ])
-        .ok();
+    let first = ws.ingest_ocsf(&input).ok();
     assert!(
         first.stdout.contains("stored                 999"),
         "{}",
@@ -52,15 +44,7 @@ fn a_garbage_line_becomes_one_dead_letter_and_a_replay_stores_nothing() {
     assert_eq!(dead.len(), 1);
     assert!(dead[0].starts_with("500,ocsf,not valid JSON"), "{dead:?}");
 
-    let second = ws
-        .run(&[
-            "ingest",
-            "file",
-            "--source",
-            "ocsf",
-            input.to_str().unwrap(),
-        ])
-        .ok();
+    let second = ws.ingest_ocsf(&input).ok();
     assert!(
         second.stdout.contains("stored                   0"),
         "{}",
@@ -254,16 +238,7 @@ fn verify_names_a_changed_truncated_or_removed_file() {
 fn queries_are_read_only() {
     let ws = Workspace::new();
     let lines = ws.demo_lines(10, 1);
-    let input = ws.path("d.ndjson");
-    std::fs::write(&input, lines.join("\n")).unwrap();
-    ws.run(&[
-        "ingest",
-        "file",
-        "--source",
-        "ocsf",
-        input.to_str().unwrap(),
-    ])
-    .ok();
+    ws.ingest_lines("d.ndjson", &lines);
     for sql in [
         "DROP TABLE events",
         "INSERT INTO events SELECT * FROM events",
@@ -287,16 +262,7 @@ fn queries_are_read_only() {
 fn query_output_formats() {
     let ws = Workspace::new();
     let lines = ws.demo_lines(10, 1);
-    let input = ws.path("d.ndjson");
-    std::fs::write(&input, lines.join("\n")).unwrap();
-    ws.run(&[
-        "ingest",
-        "file",
-        "--source",
-        "ocsf",
-        input.to_str().unwrap(),
-    ])
-    .ok();
+    ws.ingest_lines("d.ndjson", &lines);
     let sql = "SELECT outcome, count(*) AS n FROM events GROUP BY outcome ORDER BY outcome";
     let json = ws.run(&["query", "--format", "json", sql]).ok();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).unwrap();
@@ -398,16 +364,7 @@ fn demo_is_deterministic_and_stores_attacks_with_ground_truth() {
 fn duckdb_reads_the_log_and_counts_the_same_rows() {
     let ws = Workspace::new();
     let lines = ws.demo_lines(100, 3);
-    let input = ws.path("d.ndjson");
-    std::fs::write(&input, lines.join("\n")).unwrap();
-    ws.run(&[
-        "ingest",
-        "file",
-        "--source",
-        "ocsf",
-        input.to_str().unwrap(),
-    ])
-    .ok();
+    ws.ingest_lines("d.ndjson", &lines);
     let ours = ws.query_number("SELECT count(*) FROM events");
     let failures = ws.query_number("SELECT count(*) FROM events WHERE outcome = 'failure'");
     let script = format!(

@@ -79,6 +79,18 @@ impl Workspace {
         Run::from(child.wait_with_output().unwrap())
     }
 
+    /// Runs `authtrail ingest file --source ocsf PATH`.
+    pub fn ingest_ocsf(&self, path: &Path) -> Run {
+        self.run(&["ingest", "file", "--source", "ocsf", path.to_str().unwrap()])
+    }
+
+    /// Writes `lines` to a file of the workspace and ingests it as OCSF.
+    pub fn ingest_lines(&self, name: &str, lines: &[String]) -> Run {
+        let path = self.path(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        self.ingest_ocsf(&path).ok()
+    }
+
     /// Runs a query and returns its CSV output's data rows.
     pub fn query_csv(&self, sql: &str) -> Vec<String> {
         let run = self.run(&["query", "--format", "csv", sql]).ok();
