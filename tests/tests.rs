@@ -64,7 +64,7 @@ fn a_garbage_line_becomes_one_dead_letter_and_a_replay_stores_nothing() {
 fn strict_mode_fails_on_rejected_lines() {
     let ws = Workspace::new();
     let input = ws.path("bad.ndjson");
-    std::fs::write(&input, "not json\n").unwrap();
+    std::fs::write(&input, b"\xff\xfe binary\nnot json\n").unwrap();
     let run = ws.run(&[
         "ingest",
         "file",
@@ -74,7 +74,23 @@ fn strict_mode_fails_on_rejected_lines() {
         input.to_str().unwrap(),
     ]);
     assert_eq!(run.code, 2, "{}", run.stdout);
-    assert_eq!(ws.query_number("SELECT count(*) FROM dead_letters"), 1);
+    let first = run
+        .stdout
+        .find("bad.ndjson:1: line is not valid UTF-8")
+        .expect(&run.stdout);
+    let second = run
+        .stdout
+        .find("bad.ndjson:2: not valid JSON")
+        .expect(&run.stdout);
+    assert!(
+        first < second,
+        "rejections out of line order:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        ws.query_csv("SELECT line FROM dead_letters ORDER BY line"),
+        vec!["1", "2"]
+    );
 }
 
 #[test]

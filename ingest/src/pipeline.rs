@@ -151,6 +151,7 @@ pub fn parse_chunk(
             .map(|(first_line, bytes)| {
                 let (records, errors) = records::split_lines(first_line, bytes);
                 let mut parsed = parse_sequential(adapter, &records, origin, received_at);
+                let framing_errors = !errors.is_empty();
                 for error in errors {
                     parsed.records += 1;
                     parsed.dead_letters.push(dead_letter(
@@ -161,6 +162,9 @@ pub fn parse_chunk(
                         error.reason,
                         received_at,
                     ));
+                }
+                if framing_errors {
+                    parsed.dead_letters.sort_by_key(|letter| letter.line);
                 }
                 parsed
             })
