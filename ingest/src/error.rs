@@ -47,6 +47,13 @@ pub enum IngestError {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// The thread that commits parsed records stopped without an error of
+    /// its own (it panicked). Nothing after the last completed commit was
+    /// stored; re-run the ingest.
+    #[error(
+        "the commit thread stopped unexpectedly; nothing after the last completed commit was stored, re-run the ingest"
+    )]
+    CommitThreadLost,
     /// An existing file of the log is not what the writer expects.
     #[error("event log is damaged at {path}: {message}; run `authtrail verify` for a full report")]
     Damaged {

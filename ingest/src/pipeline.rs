@@ -338,8 +338,7 @@ impl<'a> FileIngest<'a> {
         let adapter = self.adapter;
         let stored = self.committer.stored;
         let committer = &mut self.committer;
-        let parsed_before = self.parsed;
-        let mut parsed_total = parsed_before;
+        let mut parsed_total = self.parsed;
         let mut chunks = ChunkReader::new(input, self.options.chunk_bytes);
         // Bounded: at most two parsed chunks wait for the committer.
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Parsed>(2);
@@ -373,12 +372,9 @@ impl<'a> FileIngest<'a> {
                 });
             }
             drop(sender);
-            let committed = committing.join().unwrap_or_else(|_| {
-                Err(IngestError::Damaged {
-                    path: origin.into(),
-                    message: "the commit thread panicked".into(),
-                })
-            });
+            let committed = committing
+                .join()
+                .unwrap_or(Err(IngestError::CommitThreadLost));
             committed.and(read_result)
         });
         self.parsed = parsed_total;
