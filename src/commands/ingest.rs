@@ -62,7 +62,8 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
     };
     let stored = AtomicU64::new(0);
     let mut ingest = FileIngest::new(adapter.as_ref(), &mut log, ingest_options, &stored);
-    let read_before = Arc::new(AtomicU64::new(0));
+    // Bytes of the inputs already read, so the bar spans all of them.
+    let mut read_before = 0u64;
     for path in &args.paths {
         let counter = Arc::new(AtomicU64::new(0));
         let (mut input, origin): (Box<dyn BufRead>, String) = if path == Path::new("-") {
@@ -80,7 +81,7 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
                 path.display().to_string(),
             )
         };
-        let base = read_before.load(Ordering::Relaxed);
+        let base = read_before;
         ingest.ingest(input.as_mut(), &origin, &mut |progress: Progress| {
             bar.set_position(base + counter.load(Ordering::Relaxed));
             bar.set_message(format!(
@@ -89,7 +90,7 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
                 thousands(progress.stored)
             ));
         })?;
-        read_before.fetch_add(counter.load(Ordering::Relaxed), Ordering::Relaxed);
+        read_before += counter.load(Ordering::Relaxed);
     }
     let report = ingest.finish()?;
     bar.finish_and_clear();
