@@ -52,9 +52,68 @@ pub enum Command {
     /// non-allowlisted domains are woven in. The same seed and start date
     /// always give the same events.
     Demo(DemoArgs),
+    /// Serve the HTTP API: webhook ingest, reports, user timelines and
+    /// read-only SQL, on the event log under --data.
+    ///
+    /// Listens on 127.0.0.1:8080 by default. Settings come from --config
+    /// (TOML; see examples/authtrail.toml), then from AUTHTRAIL_<SECTION>__<KEY>
+    /// environment variables (e.g. AUTHTRAIL_AUTH__ISSUER,
+    /// AUTHTRAIL_WEBHOOK__OKTA__HMAC_SECRET), then from the flags below.
+    /// With no issuer configured, callers use tokens from `authtrail token`.
+    ///
+    /// On SIGINT or SIGTERM it stops taking requests, finishes those in
+    /// flight, and seals every acknowledged event into Parquet before it
+    /// exits.
+    ///
+    /// Example: authtrail serve --listen 127.0.0.1:8080 --config authtrail.toml
+    Serve(ServeArgs),
+    /// Mint a short-lived bearer token signed by the local key (for a
+    /// server with no OIDC issuer configured).
+    ///
+    /// Example: curl -H "Authorization: Bearer $(authtrail token --role read)" http://127.0.0.1:8080/v1/reports/failed-logins
+    Token(TokenArgs),
     /// Measure performance against a baseline.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Configuration file (TOML).
+    #[arg(long, env = "AUTHTRAIL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (overrides [server] listen); port 0 picks a
+    /// free port, printed at start.
+    #[arg(long, env = "AUTHTRAIL_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Field mapping for the `generic` source (TOML).
+    #[arg(long, env = "AUTHTRAIL_MAPPING")]
+    pub mapping: Option<PathBuf>,
+    /// Year of syslog timestamps (default: inferred).
+    #[arg(long, env = "AUTHTRAIL_SYSLOG_YEAR")]
+    pub syslog_year: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Configuration file (TOML), for the audience and roles claim.
+    #[arg(long, env = "AUTHTRAIL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Role to grant; repeat for several. Without [auth.roles] in the
+    /// configuration the roles are the permissions: ingest, read, export,
+    /// query, admin.
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// How long the token is valid (e.g. 15m, 1h, 7d).
+    #[arg(long, default_value = "15m")]
+    pub ttl: humantime::Duration,
+    /// Who the token speaks for (`sub`); recorded with every call it makes.
+    #[arg(long, default_value = "local-admin")]
+    pub subject: String,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +231,38 @@ pub enum BenchCommand {
     /// Reports events/s, bytes on disk per event and peak RSS, DuckDB's time
     /// and the ratio. Needs `python3 -m pip install duckdb` for the baseline.
     Ingest(BenchIngestArgs),
+    /// Post demo events to a fresh `authtrail serve` over loopback, from
+    /// this process: NDJSON batches, then one event per request over many
+    /// keep-alive connections.
+    ///
+    /// Reports durable events/s, and p50/p99 latency of single-event
+    /// requests. Requests are HMAC-signed webhook deliveries.
+    Http(BenchHttpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHttpArgs {
+    /// Working directory (the server's log).
+    #[arg(long, default_value = "bench-out")]
+    pub dir: PathBuf,
+    /// Demo users (6,000 users over 30 days is about a million events).
+    #[arg(long, default_value_t = 6000)]
+    pub users: usize,
+    /// Demo days.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Events per NDJSON batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Concurrent connections posting batches.
+    #[arg(long, default_value_t = 8)]
+    pub batch_connections: usize,
+    /// Single-event requests to send.
+    #[arg(long, default_value_t = 200_000)]
+    pub single_requests: usize,
+    /// Concurrent keep-alive connections posting single events.
+    #[arg(long, default_value_t = 64)]
+    pub single_connections: usize,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,8 @@
 //! - [`pipeline`]: records → adapter → events and dead letters, in parallel;
 //! - [`store`]: the durable, idempotent, hash-chained Parquet writer, and
 //!   its verifier;
+//! - [`staging`]: group commit for small, frequent batches (webhooks,
+//!   Kafka): a write-ahead staging segment, sealed into Parquet behind;
 //! - [`demo`]: a generator of realistic login traffic with injected attacks.
 
 pub mod adapters;
@@ -14,6 +16,7 @@ pub mod demo;
 pub mod error;
 pub mod pipeline;
 pub mod records;
+pub mod staging;
 pub mod store;
 
 pub use error::IngestError;

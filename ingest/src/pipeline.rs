@@ -35,8 +35,11 @@ pub struct Rejection {
 /// What parsing a set of records produced.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    /// Events, in input order.
-    pub events: Vec<AuthEvent>,
+    /// Events, in input order, in the segments parsing produced them in
+    /// (joining them would copy every event once more).
+    pub events: Vec<Vec<AuthEvent>>,
+    /// Events in all segments.
+    pub event_count: usize,
     /// Rejected records.
     pub dead_letters: Vec<DeadLetter>,
     /// Valid records that are not authentication events, by kind.
@@ -47,7 +50,9 @@ pub struct Parsed {
 
 impl Parsed {
     fn absorb(&mut self, other: Parsed) {
-        self.events.extend(other.events);
+        self.events
+            .extend(other.events.into_iter().filter(|s| !s.is_empty()));
+        self.event_count += other.event_count;
         self.dead_letters.extend(other.dead_letters);
         for (kind, count) in other.skipped {
             *self.skipped.entry(kind).or_default() += count;
@@ -90,10 +95,10 @@ fn parse_sequential(
     received_at: DateTime<Utc>,
 ) -> Parsed {
     let mut parsed = Parsed::default();
-    parsed.events.reserve(records.len());
+    let mut events = Vec::with_capacity(records.len());
     for record in records {
         parsed.records += 1;
-        match adapter.parse(record.text, &mut parsed.events) {
+        match adapter.parse(record.text, &mut events) {
             Ok(()) => {}
             Err(ParseError::Rejected(reason)) => parsed.dead_letters.push(dead_letter(
                 adapter.name(),
@@ -108,14 +113,14 @@ fn parse_sequential(
             }
         }
     }
+    parsed.event_count = events.len();
+    parsed.events.push(events);
     parsed
 }
 
-/// Joins parsed pieces in order, moving each event once.
+/// Joins parsed pieces in order; events stay in their segments.
 fn concat(pieces: Vec<Parsed>) -> Parsed {
     let mut all = Parsed::default();
-    all.events
-        .reserve_exact(pieces.iter().map(|p| p.events.len()).sum());
     for piece in pieces {
         all.absorb(piece);
     }
@@ -260,11 +265,8 @@ impl Committer<'_> {
                 });
             }
         }
-        if self.pending.events.capacity() == 0 {
-            self.pending.events.reserve(self.commit_events + (64 << 10));
-        }
         self.pending.absorb(parsed);
-        if self.pending.events.len() >= self.commit_events {
+        if self.pending.event_count >= self.commit_events {
             self.commit()?;
         }
         Ok(())
@@ -272,10 +274,12 @@ impl Committer<'_> {
 
     fn commit(&mut self) -> Result<(), IngestError> {
         let pending = std::mem::take(&mut self.pending);
-        if pending.records == 0 && pending.events.is_empty() && pending.dead_letters.is_empty() {
+        if pending.records == 0 && pending.event_count == 0 && pending.dead_letters.is_empty() {
             return Ok(());
         }
-        let summary = self.log.append(pending.events, pending.dead_letters)?;
+        let summary = self
+            .log
+            .append_segments(pending.events, pending.dead_letters)?;
         self.report.records += pending.records;
         self.report.committed.absorb(&summary);
         self.stored.fetch_add(summary.stored, Ordering::Relaxed);
@@ -428,5 +432,62 @@ impl<'a> FileIngest<'a> {
     pub fn finish(mut self) -> Result<IngestReport, IngestError> {
         self.committer.commit()?;
         Ok(self.committer.report)
+    }
+}
+
+/// Parses one in-memory body (an HTTP request, a Kafka message) of any
+/// framing the adapter takes: NDJSON or text lines, a JSON array, or one
+/// JSON document. Records that do not parse become dead letters named by
+/// line; a body that starts as an array but is not one is refused whole,
+/// as one dead letter.
+pub fn parse_body(
+    adapter: &dyn Adapter,
+    body: &[u8],
+    origin: &str,
+    received_at: DateTime<Utc>,
+) -> Parsed {
+    let shape = match adapter.framing() {
+        Framing::Text => JsonShape::Lines,
+        // Reading a byte slice cannot fail.
+        Framing::Json => records::detect_json_shape(&mut &body[..]).unwrap_or(JsonShape::Lines),
+    };
+    match shape {
+        JsonShape::Lines => {
+            let (records, errors) = records::split_lines(1, body);
+            let mut parsed = parse_sequential(adapter, &records, origin, received_at);
+            if !errors.is_empty() {
+                for error in errors {
+                    parsed.records += 1;
+                    parsed.dead_letters.push(dead_letter(
+                        adapter.name(),
+                        origin,
+                        error.line,
+                        &error.raw,
+                        error.reason,
+                        received_at,
+                    ));
+                }
+                parsed.dead_letters.sort_by_key(|letter| letter.line);
+            }
+            parsed
+        }
+        JsonShape::Document => match records::split_document(body) {
+            Ok(records) => parse_sequential(adapter, &records, origin, received_at),
+            Err(error) => {
+                let mut parsed = Parsed {
+                    records: 1,
+                    ..Parsed::default()
+                };
+                parsed.dead_letters.push(dead_letter(
+                    adapter.name(),
+                    origin,
+                    error.line,
+                    &error.raw,
+                    error.reason,
+                    received_at,
+                ));
+                parsed
+            }
+        },
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -19,6 +20,8 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 
 use authtrail_schemas::Table;
+
+use crate::staged::{Snapshot, events_with_date_schema, read_staged};
 use authtrail_schemas::layout::{FILE_EXTENSION, PARTITION_COLUMN};
 
 /// Why a query failed.
@@ -68,9 +71,15 @@ impl Default for QueryLimits {
 }
 
 /// A session that can only read the event log.
+///
+/// It sees the log as of when it was opened: sealed files plus staged rows.
+/// It holds the staging lock shared until its first query is planned (the
+/// moment the sealed files are listed), so that a concurrent seal is seen
+/// either wholly or not at all.
 pub struct ReadOnlySession {
     context: SessionContext,
     limits: QueryLimits,
+    snapshot: std::sync::Mutex<Option<Snapshot>>,
 }
 
 /// The statement kinds a read-only session refuses: DDL (CREATE, DROP…),
@@ -96,10 +105,15 @@ impl ReadOnlySession {
         parquet.pushdown_filters = true;
         parquet.reorder_filters = true;
         let context = SessionContext::new_with_config_rt(config, runtime);
+        let snapshot = Snapshot::take(root)?;
         for table in Table::ALL {
             register(&context, root, table).await?;
         }
-        Ok(ReadOnlySession { context, limits })
+        Ok(ReadOnlySession {
+            context,
+            limits,
+            snapshot: std::sync::Mutex::new(Some(snapshot)),
+        })
     }
 
     /// The DataFusion context, for callers that build plans themselves.
@@ -127,10 +141,28 @@ impl ReadOnlySession {
     /// the stream should apply [`ReadOnlySession::timeout`] too.
     pub async fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream, QueryError> {
         let frame = self.plan(sql).await?;
-        tokio::time::timeout(self.limits.timeout, frame.execute_stream())
+        self.execute(frame).await
+    }
+
+    /// Plans and starts `frame` (built on this session's tables) within the
+    /// time limit, then lets go of the snapshot lock: from here on the
+    /// query reads the files it listed, whatever a seal does.
+    pub async fn execute(&self, frame: DataFrame) -> Result<SendableRecordBatchStream, QueryError> {
+        let result = tokio::time::timeout(self.limits.timeout, frame.execute_stream())
             .await
-            .map_err(|_| QueryError::Timeout(self.limits.timeout))?
-            .map_err(QueryError::from)
+            .map_err(|_| QueryError::Timeout(self.limits.timeout))
+            .and_then(|r| r.map_err(QueryError::from));
+        self.release_snapshot();
+        result
+    }
+
+    /// Lets a concurrent seal publish; later queries of this session may
+    /// see it half done, so open a new session per query.
+    pub fn release_snapshot(&self) {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
     }
 
     /// The per-query time limit.
@@ -142,9 +174,17 @@ impl ReadOnlySession {
 async fn register(context: &SessionContext, root: &Path, table: Table) -> Result<(), QueryError> {
     let dir = root.join(table.name());
     let schema = table.schema();
+    let staged = match table {
+        Table::Events => read_staged(root)?,
+        Table::DeadLetters => Vec::new(),
+    };
     if !dir.is_dir() {
-        let empty = MemTable::try_new(schema, vec![vec![]])?;
-        context.register_table(table.name(), Arc::new(empty))?;
+        let provider = if staged.is_empty() {
+            MemTable::try_new(schema, vec![vec![]])?
+        } else {
+            MemTable::try_new(events_with_date_schema(), vec![staged])?
+        };
+        context.register_table(table.name(), Arc::new(provider))?;
         return Ok(());
     }
     let absolute = std::path::absolute(&dir).map_err(|err| QueryError::Store {
@@ -159,6 +199,16 @@ async fn register(context: &SessionContext, root: &Path, table: Table) -> Result
         .with_listing_options(options)
         .with_schema(schema);
     let provider = ListingTable::try_new(config)?;
-    context.register_table(table.name(), Arc::new(provider))?;
+    if staged.is_empty() {
+        context.register_table(table.name(), Arc::new(provider))?;
+        return Ok(());
+    }
+    // Sealed files and staged rows, as one table.
+    let staged_schema = provider.schema();
+    let staged = MemTable::try_new(staged_schema, vec![staged])?;
+    let union = context
+        .read_table(Arc::new(provider))?
+        .union(context.read_table(Arc::new(staged))?)?;
+    context.register_table(table.name(), union.into_view())?;
     Ok(())
 }

@@ -44,11 +44,22 @@ pub trait AppendLog {
     /// The writer's error type.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Stores `events` (skipping ids already stored) and `dead_letters`
-    /// durably, as one commit.
+    /// Stores events given as segments (skipping ids already stored, in
+    /// the log or earlier in the batch) and `dead_letters` durably, as one
+    /// commit. Segments let producers hand over what they parsed in pieces
+    /// (per thread, per request) without copying it into one vector.
+    fn append_segments(
+        &mut self,
+        events: Vec<Vec<AuthEvent>>,
+        dead_letters: Vec<DeadLetter>,
+    ) -> Result<CommitSummary, Self::Error>;
+
+    /// [`AppendLog::append_segments`] with the events in one segment.
     fn append(
         &mut self,
         events: Vec<AuthEvent>,
         dead_letters: Vec<DeadLetter>,
-    ) -> Result<CommitSummary, Self::Error>;
+    ) -> Result<CommitSummary, Self::Error> {
+        self.append_segments(vec![events], dead_letters)
+    }
 }

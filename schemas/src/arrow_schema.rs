@@ -74,21 +74,20 @@ pub fn dead_letters_schema() -> SchemaRef {
         .clone()
 }
 
-/// Builds one `events` batch from `events[order[0]], events[order[1]], …`,
-/// stamping every row with `ingested_at` (µs since the epoch).
+/// Builds one `events` batch from `events`, in the order given, stamping
+/// every row with `ingested_at` (µs since the epoch).
 ///
-/// `order` lets the writer sort by time without moving the events.
+/// Taking references lets the writer sort by time without moving events.
 pub fn events_to_batch(
-    events: &[AuthEvent],
-    order: &[usize],
+    events: &[&AuthEvent],
     ingested_at_micros: i64,
 ) -> Result<RecordBatch, ArrowError> {
-    let rows = || order.iter().map(|&i| &events[i]);
+    let rows = || events.iter().copied();
     // Sized up front: growing a large string buffer by doubling costs more
     // than the one extra pass that measures it.
     let text = |get: fn(&AuthEvent) -> Option<&str>| -> ArrayRef {
         let bytes = rows().map(|e| get(e).map_or(0, str::len)).sum();
-        let mut builder = StringBuilder::with_capacity(order.len(), bytes);
+        let mut builder = StringBuilder::with_capacity(events.len(), bytes);
         for event in rows() {
             builder.append_option(get(event));
         }
@@ -100,7 +99,7 @@ pub fn events_to_batch(
     let columns: Vec<ArrayRef> = vec![
         text(|e| Some(e.event_id.as_str())),
         time(rows().map(|e| e.time.timestamp_micros()).collect()),
-        time(vec![ingested_at_micros; order.len()]),
+        time(vec![ingested_at_micros; events.len()]),
         text(|e| Some(e.source.as_str())),
         text(|e| e.tenant.as_deref()),
         text(|e| e.user.as_deref()),
@@ -127,12 +126,9 @@ pub fn events_to_batch(
     RecordBatch::try_new(events_schema(), columns)
 }
 
-/// Builds one `dead_letters` batch from `letters` in the given order.
-pub fn dead_letters_to_batch(
-    letters: &[DeadLetter],
-    order: &[usize],
-) -> Result<RecordBatch, ArrowError> {
-    let rows = || order.iter().map(|&i| &letters[i]);
+/// Builds one `dead_letters` batch from `letters`, in the order given.
+pub fn dead_letters_to_batch(letters: &[&DeadLetter]) -> Result<RecordBatch, ArrowError> {
+    let rows = || letters.iter().copied();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(
             rows()
@@ -185,7 +181,7 @@ mod tests {
         let mut late = AuthEvent::new("b".into(), at(20), "okta", Action::Login, Outcome::Failure);
         late.set_user("Alice@Example.COM");
         let early = AuthEvent::new("a".into(), at(10), "okta", Action::Login, Outcome::Success);
-        let batch = events_to_batch(&[late, early], &[1, 0], 7).unwrap();
+        let batch = events_to_batch(&[&early, &late], 7).unwrap();
         assert_eq!(batch.num_rows(), 2);
         let ids = batch
             .column(0)

@@ -60,6 +60,9 @@ vocabulary! {
         PasswordChange => "password_change",
         /// The password was reset.
         PasswordReset => "password_reset",
+        /// A call to authtrail's own API (source `authtrail`): who read,
+        /// queried or exported what, for auditors.
+        ApiCall => "api_call",
         /// Anything else the source counts as authentication.
         Other => "other",
     }

@@ -5,6 +5,7 @@
 //! <root>/events/date=YYYY-MM-DD/<ULID>.parquet
 //! <root>/events/date=YYYY-MM-DD/_HEAD.json        newest file of the chain
 //! <root>/dead_letters/date=YYYY-MM-DD/<ULID>.parquet
+//! <root>/staging/<ULID>.arrows                    acknowledged, not yet sealed
 //! ```
 //!
 //! Plain Hive-partitioned Parquet: DuckDB, Spark, Trino and Polars read
@@ -32,6 +33,20 @@ pub const HEAD_FILE: &str = "_HEAD.json";
 
 /// The hash a chain's first file names as its predecessor.
 pub const GENESIS_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Directory under the root holding staged (acknowledged, not yet sealed)
+/// events: Arrow IPC stream segments that queries read beside the sealed
+/// files.
+pub const STAGING_DIR: &str = "staging";
+
+/// Extension of a staging segment (an Arrow IPC stream of `events` rows).
+pub const STAGING_EXTENSION: &str = "arrows";
+
+/// Lock file in the staging directory. Sealing takes it exclusively while
+/// it publishes sealed files and removes their segment; a reader takes it
+/// shared while it lists files and reads segments, so that it never sees a
+/// row both staged and sealed, nor in neither.
+pub const STAGING_LOCK: &str = ".publish.lock";
 
 /// Keys of the Parquet key-value metadata every sealed file carries.
 pub mod meta {

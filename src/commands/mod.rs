@@ -2,9 +2,11 @@
 //! library crates and prints what a person needs to see.
 
 mod bench;
+mod bench_http;
 mod demo;
 mod ingest;
 mod query;
+mod serve;
 mod verify;
 
 use std::process::ExitCode;
@@ -18,7 +20,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Token(args) => serve::token(args),
         Command::Bench(BenchCommand::Ingest(args)) => bench::ingest(args),
+        Command::Bench(BenchCommand::Http(args)) => bench_http::run(args),
     }
 }
 

@@ -52,7 +52,7 @@ impl Workspace {
         self.dir.path().join(name)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_authtrail"));
         command
             .args(args)
@@ -145,4 +145,76 @@ pub fn sealed_files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// A running `authtrail serve`, stopped (SIGTERM, then waited for) on drop.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `authtrail serve` on a free port of 127.0.0.1 over the
+    /// workspace's data directory, with `config` (TOML) as its
+    /// configuration file.
+    pub fn start(workspace: &Workspace, config: &str) -> Server {
+        use std::io::BufRead;
+        let config_path = workspace.path("authtrail.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = workspace
+            .command(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                config_path.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("authtrail serve did not print its address: {line:?}"))
+            .to_owned();
+        Server { child, base }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server as an operator would (SIGTERM) and waits for it.
+    pub fn stop(mut self) -> i32 {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child
+            .wait()
+            .map(|s| s.code().unwrap_or(-1))
+            .unwrap_or(-1)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
 }

@@ -50,8 +50,8 @@ struct Record<'a> {
     cloud: Cloud<'a>,
 }
 
-/// A string that may arrive escaped (then owned) or not (then borrowed).
-type Text<'a> = std::borrow::Cow<'a, str>;
+/// A string field, borrowed from the record unless it had escapes.
+type Text<'a> = util::JsonStr<'a>;
 
 #[derive(Deserialize, Default)]
 struct Metadata<'a> {
@@ -131,8 +131,8 @@ struct Cloud<'a> {
 }
 
 fn owned(text: &Option<Text<'_>>) -> Option<String> {
-    text.as_deref()
-        .map(str::trim)
+    text.as_ref()
+        .map(|t| t.as_str().trim())
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
 }

@@ -10,6 +10,7 @@
 mod chain;
 pub mod fsio;
 mod parquet_io;
+mod staged;
 pub mod verify;
 
 use std::collections::{HashMap, HashSet};
@@ -28,12 +29,13 @@ use authtrail_schemas::{AppendLog, AuthEvent, CommitSummary, DeadLetter, Table};
 
 pub use chain::{Head, list_partitions, list_sealed, partition_dir, read_head, table_dir};
 pub use parquet_io::{FileOptions, footer_value, read_footer};
+pub use staged::{PreparedSeal, WrittenSeal};
 
 use crate::IngestError;
 
-/// Builds the Arrow batch of some rows, in a given order.
+/// Builds the Arrow batch of some rows, in the order given.
 type ToBatch<R> =
-    dyn Fn(&[R], &[usize]) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> + Sync;
+    dyn Fn(&[&R]) -> Result<arrow::array::RecordBatch, arrow::error::ArrowError> + Sync;
 
 /// What one table's share of a commit stored.
 struct Sealed {
@@ -100,10 +102,11 @@ impl Hasher for KeyHasher {
 
 type KeySet = HashSet<u128, BuildHasherDefault<KeyHasher>>;
 
-/// What the writer knows about one partition: every key it holds and the
-/// head of its chain.
+/// What the writer knows about one partition: every key it holds, the keys
+/// staged for it (acknowledged, not yet sealed), and the head of its chain.
 struct Partition {
     keys: KeySet,
+    staged: KeySet,
     head: Option<Head>,
 }
 
@@ -215,8 +218,14 @@ impl EventLog {
         let mut keys = KeySet::default();
         keys.reserve(per_file.iter().map(Vec::len).sum());
         keys.extend(per_file.into_iter().flatten());
-        self.partitions
-            .insert((table, day), Partition { keys, head });
+        self.partitions.insert(
+            (table, day),
+            Partition {
+                keys,
+                staged: KeySet::default(),
+                head,
+            },
+        );
         Ok(())
     }
 
@@ -237,7 +246,7 @@ impl EventLog {
     /// Splits rows by day, drops duplicates, and plans one file per day.
     fn plan<R: LogRow>(
         &mut self,
-        rows: &[R],
+        rows: &[&R],
         duplicates: &mut u64,
     ) -> Result<Vec<PartitionWrite>, IngestError> {
         let mut by_day: HashMap<NaiveDate, Vec<usize>> = HashMap::new();
@@ -254,10 +263,13 @@ impl EventLog {
             let mut order = Vec::with_capacity(indices.len());
             let mut keys = Vec::with_capacity(indices.len());
             {
-                let stored = &self.partitions[&(R::TABLE, day)].keys;
+                let partition = &self.partitions[&(R::TABLE, day)];
                 for index in indices {
-                    let key = self.key_of(&rows[index]);
-                    if stored.contains(&key) || !fresh.insert(key) {
+                    let key = self.key_of(rows[index]);
+                    if partition.keys.contains(&key)
+                        || partition.staged.contains(&key)
+                        || !fresh.insert(key)
+                    {
                         *duplicates += 1;
                     } else {
                         order.push(index);
@@ -285,13 +297,14 @@ impl EventLog {
 
     fn seal<R: LogRow>(
         &self,
-        rows: &[R],
+        rows: &[&R],
         plan: &PartitionWrite,
         to_batch: &ToBatch<R>,
     ) -> Result<parquet_io::SealedFile, IngestError> {
         let dir = chain::partition_dir(&self.root, plan.table, plan.day);
         fsio::create_dir_durable(&dir)?;
-        let batch = to_batch(rows, &plan.order)?;
+        let selected: Vec<&R> = plan.order.iter().map(|&i| rows[i]).collect();
+        let batch = to_batch(&selected)?;
         let first = plan.order.first().map_or(0, |&i| rows[i].time_micros());
         let last = plan.order.last().map_or(0, |&i| rows[i].time_micros());
         let metadata = parquet_io::file_metadata(
@@ -325,7 +338,7 @@ impl EventLog {
     /// a failed commit can simply be retried.
     fn commit<R: LogRow>(
         &mut self,
-        rows: &[R],
+        rows: &[&R],
         plans: Vec<PartitionWrite>,
         to_batch: &ToBatch<R>,
     ) -> Result<Sealed, IngestError> {
@@ -428,20 +441,22 @@ fn reconcile_head(
 impl AppendLog for EventLog {
     type Error = IngestError;
 
-    fn append(
+    fn append_segments(
         &mut self,
-        events: Vec<AuthEvent>,
+        segments: Vec<Vec<AuthEvent>>,
         dead_letters: Vec<DeadLetter>,
     ) -> Result<CommitSummary, IngestError> {
         let ingested_at = Utc::now().timestamp_micros();
+        let events: Vec<&AuthEvent> = segments.iter().flatten().collect();
+        let dead_letters: Vec<&DeadLetter> = dead_letters.iter().collect();
         let mut summary = CommitSummary::default();
         let mut duplicates = 0;
         let event_plans = self.plan(&events, &mut duplicates)?;
         summary.duplicates = duplicates;
         let mut dead_duplicates = 0;
         let dead_plans = self.plan(&dead_letters, &mut dead_duplicates)?;
-        let events_sealed = self.commit(&events, event_plans, &move |rows, order| {
-            events_to_batch(rows, order, ingested_at)
+        let events_sealed = self.commit(&events, event_plans, &move |rows| {
+            events_to_batch(rows, ingested_at)
         })?;
         summary.stored = events_sealed.rows;
         summary.files = events_sealed.files;

@@ -109,7 +109,31 @@ pub fn write_sealed(
     metadata: Vec<KeyValue>,
     options: FileOptions,
 ) -> Result<SealedFile, IngestError> {
-    let final_path = dir.join(name);
+    let written = write_in_progress(dir, name, table, batch, metadata, options)?;
+    publish(dir, &written)?;
+    Ok(written.sealed)
+}
+
+/// A sealed file written and fsync'd under its in-progress name, not yet
+/// visible to readers.
+#[derive(Debug)]
+pub struct WrittenFile {
+    /// The in-progress path.
+    pub temp_path: std::path::PathBuf,
+    /// Its final name and hash.
+    pub sealed: SealedFile,
+}
+
+/// Writes and fsyncs `batch` under the hidden in-progress name of
+/// `dir/name`. Readers and the chain ignore it until [`publish`].
+pub fn write_in_progress(
+    dir: &Path,
+    name: &str,
+    table: Table,
+    batch: &RecordBatch,
+    metadata: Vec<KeyValue>,
+    options: FileOptions,
+) -> Result<WrittenFile, IngestError> {
     let temp_path = dir.join(format!(".{name}{IN_PROGRESS_SUFFIX}"));
     let parquet_err = |source| IngestError::Parquet {
         path: temp_path.clone(),
@@ -124,14 +148,21 @@ pub fn write_sealed(
     let (file, sha256, _) = hashing.finish();
     file.sync_all()
         .map_err(IngestError::io("syncing", &temp_path))?;
-    drop(file);
-    std::fs::rename(&temp_path, &final_path)
-        .map_err(IngestError::io("renaming into place", &final_path))?;
-    fsio::sync_dir(dir)?;
-    Ok(SealedFile {
-        name: name.to_owned(),
-        sha256,
+    Ok(WrittenFile {
+        temp_path,
+        sealed: SealedFile {
+            name: name.to_owned(),
+            sha256,
+        },
     })
+}
+
+/// Renames a written file into place and fsyncs its directory.
+pub fn publish(dir: &Path, written: &WrittenFile) -> Result<(), IngestError> {
+    let final_path = dir.join(&written.sealed.name);
+    std::fs::rename(&written.temp_path, &final_path)
+        .map_err(IngestError::io("renaming into place", &final_path))?;
+    fsio::sync_dir(dir)
 }
 
 /// Reads the footer of a Parquet file.

@@ -1,0 +1,307 @@
+//! The authtrail HTTP API (axum), versioned under `/v1`:
+//!
+//! - [`ingest`]: `POST /v1/ingest/{source}`, webhook deliveries and batches
+//!   into the event log, acknowledged only once durable;
+//! - [`read`]: events, the failed-login report and user timelines, streamed
+//!   as JSON, NDJSON or CSV;
+//! - [`sql`]: `POST /v1/query`, read-only SQL with memory and time limits;
+//! - [`auth`]: bearer JWTs (an OIDC issuer's, or the local key's) and
+//!   webhook signatures;
+//! - [`ops`]: health, readiness, Prometheus metrics and the OpenAPI
+//!   document.
+//!
+//! Every call that reads, queries or exports, and every refused call, is
+//! itself stored in the log as an event of source `authtrail`.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+mod http_client;
+pub mod ingest;
+pub mod metrics;
+pub mod openapi;
+pub mod ops;
+pub mod read;
+pub mod sql;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+
+use authtrail_ingest::adapters::{self, Adapter, AdapterOptions};
+use authtrail_ingest::staging::{Batch, Stager};
+use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
+
+use auth::local::{LOCAL_ISSUER, LocalKey};
+use auth::{JwtVerifier, Permission, Principal, jwt::KeySource};
+pub use config::ApiConfig;
+use error::ApiError;
+use metrics::Metrics;
+
+/// Why the server could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Authentication settings are unusable.
+    #[error("{0}")]
+    Auth(#[from] auth::jwt::SetupError),
+    /// The local signing key could not be loaded.
+    #[error("local signing key: {0}")]
+    LocalKey(#[from] auth::local::LocalKeyError),
+    /// A webhook table names no known source.
+    #[error("[webhook.{0}]: no such source; known sources: {known}", known = adapters::NAMES.join(", "))]
+    UnknownWebhook(String),
+}
+
+/// Everything a handler needs.
+pub struct AppState {
+    /// The data directory (the event log's root).
+    pub data: PathBuf,
+    /// The configuration.
+    pub config: ApiConfig,
+    /// The group-commit writer.
+    pub stager: Arc<Stager>,
+    /// Bearer token verification.
+    pub verifier: JwtVerifier,
+    /// Adapters by source name.
+    pub adapters: HashMap<&'static str, Box<dyn Adapter>>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Cleared when shutting down, so that `/readyz` takes the instance out
+    /// of rotation before it stops.
+    pub ready: AtomicBool,
+}
+
+/// Shared state.
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Builds the state: the token verifier (loading the issuer's keys, or
+    /// the local key), every adapter, and the metrics.
+    pub async fn new(
+        data: PathBuf,
+        config: ApiConfig,
+        stager: Arc<Stager>,
+        adapter_options: &AdapterOptions,
+    ) -> Result<AppState, SetupError> {
+        for source in config.webhook.keys() {
+            if !adapters::NAMES.contains(&source.as_str()) {
+                return Err(SetupError::UnknownWebhook(source.clone()));
+            }
+        }
+        let verifier = match (&config.auth.issuer, &config.auth.jwks_file) {
+            (Some(issuer), Some(file)) => JwtVerifier::new(
+                KeySource::File(file.clone()),
+                issuer.clone(),
+                &config.auth,
+                None,
+            )?,
+            (Some(issuer), None) => JwtVerifier::new(
+                KeySource::Discovery(issuer.clone()),
+                issuer.clone(),
+                &config.auth,
+                None,
+            )?,
+            (None, _) => {
+                let local = LocalKey::load_or_create(&data)?;
+                let mut auth = config.auth.clone();
+                auth.algorithms = vec!["EdDSA".into()];
+                JwtVerifier::new(KeySource::Local, LOCAL_ISSUER.into(), &auth, Some(&local))?
+            }
+        };
+        verifier.load_keys().await?;
+        let mut map: HashMap<&'static str, Box<dyn Adapter>> = HashMap::new();
+        for name in adapters::NAMES {
+            // `generic` needs a mapping file; without one it is not served.
+            if let Ok(adapter) = adapters::build(name, adapter_options) {
+                map.insert(name, adapter);
+            }
+        }
+        Ok(AppState {
+            data,
+            config,
+            stager,
+            verifier,
+            adapters: map,
+            metrics: Metrics::new(),
+            ready: AtomicBool::new(true),
+        })
+    }
+
+    /// Authenticates a bearer-token call and checks its permission. Refused
+    /// calls are audited.
+    pub async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        needed: Permission,
+        what: &str,
+    ) -> Result<Principal, ApiError> {
+        let result = async {
+            let token = auth::bearer_token(headers)?.ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing_token",
+                    "send `Authorization: Bearer <token>` (for a local token: authtrail token --role read)",
+                )
+            })?;
+            let principal = self.verifier.verify(token).await?;
+            principal.require(needed)?;
+            Ok(principal)
+        }
+        .await;
+        if let Err(err) = &result {
+            self.audit(None, what, Err(err));
+        }
+        result
+    }
+
+    /// Stores one API call in the log as an event of source `authtrail`:
+    /// who (`user`), what (`reason_detail`), and the result. Auditing never
+    /// holds up or fails the call it records; a full queue is logged.
+    pub fn audit(&self, principal: Option<&Principal>, what: &str, result: Result<u16, &ApiError>) {
+        let now = Utc::now();
+        let outcome = if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let mut event = AuthEvent::new(
+            ulid::Ulid::new().to_string(),
+            now,
+            "authtrail",
+            Action::ApiCall,
+            outcome,
+        );
+        if let Some(principal) = principal {
+            event.user = Some(principal.subject.clone());
+            event.method = Some(match principal.method {
+                "jwt" => Method::Oidc,
+                _ => Method::ApiKey,
+            });
+        }
+        let status = match result {
+            Ok(status) => status,
+            Err(err) => {
+                event.reason = Some(match err.status {
+                    StatusCode::UNAUTHORIZED => Reason::InvalidCredentials,
+                    _ => Reason::Other,
+                });
+                err.status.as_u16()
+            }
+        };
+        event.reason_detail = Some(format!("{what} -> {status}"));
+        event.app = Some("authtrail-api".into());
+        event.raw = serde_json::json!({
+            "call": what,
+            "status": status,
+            "subject": principal.map(|p| p.subject.as_str()),
+            "error": result.err().map(|e| e.code),
+        })
+        .to_string();
+        let batch = Batch {
+            events: vec![event],
+            dead_letters: Vec::new(),
+        };
+        if let Err(err) = self.stager.submit(batch) {
+            tracing::warn!(error = %err, call = what, "could not audit an API call");
+        }
+    }
+}
+
+/// The whole API.
+pub fn router(state: SharedState) -> Router {
+    let max_body = state.config.server.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.server.request_timeout_s.max(1));
+    let concurrency = state.config.server.max_concurrent_requests.max(1);
+    let v1 = Router::new()
+        .route(
+            "/ingest/{source}",
+            post(ingest::ingest).get(ingest::okta_verification),
+        )
+        .route("/events", get(read::events))
+        .route("/reports/failed-logins", get(read::failed_logins))
+        .route("/users/{user}/timeline", get(read::timeline))
+        .route("/query", post(sql::query))
+        .route("/openapi.json", get(ops::openapi));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(concurrency)
+                .timeout(timeout),
+        )
+        .with_state(state)
+}
+
+async fn overloaded(err: tower::BoxError) -> Response {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::unavailable("timeout", "the request took too long; retry later", 1)
+            .into_response()
+    } else {
+        ApiError::unavailable(
+            "overloaded",
+            "the server is at its concurrency limit; retry later",
+            1,
+        )
+        .into_response()
+    }
+}
+
+async fn count_responses(
+    State(state): State<SharedState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http
+        .get_or_create(&metrics::HttpLabels {
+            route,
+            status: response.status().as_str().to_owned(),
+        })
+        .inc();
+    response
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops
+/// taking connections and lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let ready = state.clone();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            ready.ready.store(false, Ordering::Release);
+        })
+        .await
+}

@@ -1,0 +1,255 @@
+//! The event log's side of staging: reserving the keys of staged events so
+//! that nothing is staged or sealed twice, and sealing staged Arrow batches
+//! in three steps (prepare under the writer's lock, encode and fsync
+//! without it, publish under it again) so that commits go on while
+//! Parquet is being encoded.
+
+use std::path::PathBuf;
+
+use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use arrow::datatypes::TimestampMicrosecondType;
+use chrono::NaiveDate;
+use rayon::prelude::*;
+use xxhash_rust::xxh3::Xxh3;
+
+use authtrail_schemas::arrow_schema::events_schema;
+use authtrail_schemas::layout::{self, GENESIS_SHA256};
+use authtrail_schemas::{AuthEvent, DeadLetter, Table};
+
+use super::chain::{self, Head};
+use super::parquet_io::{self, WrittenFile};
+use super::{EventLog, KeySet, LogRow, fsio, key_parts};
+use crate::IngestError;
+
+/// One day's file of a seal, ready to be written.
+struct PreparedFile {
+    day: NaiveDate,
+    batch: RecordBatch,
+    keys: Vec<u128>,
+    name: String,
+    prev: Option<Head>,
+    range: (i64, i64),
+}
+
+/// Staged rows split by day, sorted by time and deduplicated against the
+/// sealed log: what [`PreparedSeal::write`] encodes.
+pub struct PreparedSeal {
+    root: PathBuf,
+    options: parquet_io::FileOptions,
+    files: Vec<PreparedFile>,
+    /// Rows dropped because they were sealed already (a crash between
+    /// publishing and removing their segment).
+    pub already_sealed: u64,
+}
+
+/// One written, not yet published file.
+struct WrittenDay {
+    day: NaiveDate,
+    keys: Vec<u128>,
+    prev: Option<Head>,
+    file: WrittenFile,
+}
+
+/// Files written and fsync'd under in-progress names: what
+/// [`EventLog::publish_staged`] makes visible.
+pub struct WrittenSeal {
+    days: Vec<WrittenDay>,
+}
+
+impl WrittenSeal {
+    /// Whether there is nothing to publish.
+    pub fn is_empty(&self) -> bool {
+        self.days.is_empty()
+    }
+}
+
+impl PreparedSeal {
+    /// Encodes and fsyncs every day's file (in parallel), without
+    /// publishing any.
+    pub fn write(self) -> Result<WrittenSeal, IngestError> {
+        let root = self.root;
+        let options = self.options;
+        let days = self
+            .files
+            .into_par_iter()
+            .map(|file| {
+                let dir = chain::partition_dir(&root, Table::Events, file.day);
+                fsio::create_dir_durable(&dir)?;
+                let metadata = parquet_io::file_metadata(
+                    Table::Events,
+                    file.batch.num_rows(),
+                    file.range,
+                    file.prev.as_ref().map(|h| h.file.as_str()),
+                    file.prev
+                        .as_ref()
+                        .map_or(GENESIS_SHA256, |h| h.sha256.as_str()),
+                );
+                let written = parquet_io::write_in_progress(
+                    &dir,
+                    &file.name,
+                    Table::Events,
+                    &file.batch,
+                    metadata,
+                    options,
+                )?;
+                Ok(WrittenDay {
+                    day: file.day,
+                    keys: file.keys,
+                    prev: file.prev,
+                    file: written,
+                })
+            })
+            .collect::<Result<Vec<_>, IngestError>>()?;
+        Ok(WrittenSeal { days })
+    }
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+impl EventLog {
+    /// Checks `events` against everything sealed or staged (and against
+    /// each other) and reserves the keys of the new ones. Returns, per
+    /// event, whether it is new and must be staged.
+    pub fn stage(&mut self, events: &[&AuthEvent]) -> Result<Vec<bool>, IngestError> {
+        let mut accepted = Vec::with_capacity(events.len());
+        for event in events {
+            let day = layout::day_of_micros(event.time_micros()).unwrap_or_default();
+            self.load_partition(Table::Events, day)?;
+            let key = self.key_of(*event);
+            let partition = self.partition_mut(day)?;
+            let new = !partition.keys.contains(&key) && partition.staged.insert(key);
+            accepted.push(new);
+        }
+        Ok(accepted)
+    }
+
+    /// Releases the reservations of events whose commit failed, so that a
+    /// retry can store them.
+    pub fn unstage(&mut self, events: &[&AuthEvent]) {
+        for event in events {
+            let day = layout::day_of_micros(event.time_micros()).unwrap_or_default();
+            let key = self.key_of(*event);
+            if let Some(partition) = self.partitions.get_mut(&(Table::Events, day)) {
+                partition.staged.remove(&key);
+            }
+        }
+    }
+
+    /// Splits staged `events` batches by day, sorts each day by time, drops
+    /// rows already sealed, and names each day's next file.
+    pub fn prepare_staged(&mut self, batches: &[RecordBatch]) -> Result<PreparedSeal, IngestError> {
+        let mut prepared = PreparedSeal {
+            root: self.root.clone(),
+            options: self.options.file,
+            files: Vec::new(),
+            already_sealed: 0,
+        };
+        let all = concat_batches(&events_schema(), batches)?;
+        if all.num_rows() == 0 {
+            return Ok(prepared);
+        }
+        let time_index = all.schema().index_of("time")?;
+        let order = sort_to_indices(all.column(time_index), None, None)?;
+        let sorted = take_record_batch(&all, &order)?;
+        let times = sorted
+            .column(time_index)
+            .as_primitive::<TimestampMicrosecondType>();
+        let sources = sorted
+            .column(all.schema().index_of("source")?)
+            .as_string::<i32>();
+        let ids = sorted
+            .column(all.schema().index_of("event_id")?)
+            .as_string::<i32>();
+        let mut start = 0;
+        while start < sorted.num_rows() {
+            let day_number = times.value(start).div_euclid(MICROS_PER_DAY);
+            let mut end = start + 1;
+            while end < sorted.num_rows()
+                && times.value(end).div_euclid(MICROS_PER_DAY) == day_number
+            {
+                end += 1;
+            }
+            let day = layout::day_of_micros(times.value(start)).unwrap_or_default();
+            self.load_partition(Table::Events, day)?;
+            let seed = self.key_seed;
+            let partition = self.partition_mut(day)?;
+            let mut keep = Vec::with_capacity(end - start);
+            let mut keys = Vec::with_capacity(end - start);
+            let mut seen = KeySet::default();
+            for row in start..end {
+                let mut hasher = Xxh3::with_seed(seed);
+                key_parts(&mut hasher, &[sources.value(row), ids.value(row)]);
+                let key = hasher.digest128();
+                if partition.keys.contains(&key) || !seen.insert(key) {
+                    prepared.already_sealed += 1;
+                } else {
+                    keep.push(row as u32);
+                    keys.push(key);
+                }
+            }
+            if !keep.is_empty() {
+                let range = (
+                    times.value(keep[0] as usize),
+                    times.value(keep[keep.len() - 1] as usize),
+                );
+                let batch = take_record_batch(&sorted, &UInt32Array::from(keep))?;
+                let prev = self.partition_mut(day)?.head.clone();
+                let name = self.next_name(prev.as_ref().map(|h| h.file.as_str()));
+                prepared.files.push(PreparedFile {
+                    day,
+                    batch,
+                    keys,
+                    name,
+                    prev,
+                    range,
+                });
+            }
+            start = end;
+        }
+        Ok(prepared)
+    }
+
+    /// Makes written files visible: renames each into place, fsyncs its
+    /// directory, advances the day's head, and moves the keys from staged
+    /// to sealed. The caller holds the staging lock, so readers switch from
+    /// the staged rows to the sealed ones in one step.
+    pub fn publish_staged(&mut self, written: WrittenSeal) -> Result<u64, IngestError> {
+        let mut rows = 0u64;
+        for day in written.days {
+            let dir = chain::partition_dir(&self.root, Table::Events, day.day);
+            parquet_io::publish(&dir, &day.file)?;
+            let head = Head {
+                file: day.file.sealed.name.clone(),
+                sha256: day.file.sealed.sha256.clone(),
+                files: day.prev.as_ref().map_or(0, |h| h.files) + 1,
+            };
+            chain::write_head(&dir, &head)?;
+            let partition = self.partition_mut(day.day)?;
+            for key in &day.keys {
+                partition.staged.remove(key);
+            }
+            rows += day.keys.len() as u64;
+            partition.keys.extend(day.keys);
+            partition.head = Some(head);
+        }
+        Ok(rows)
+    }
+
+    /// Stores dead letters at once, in their own sealed files. Returns how
+    /// many were new.
+    pub fn append_dead_letters(&mut self, letters: Vec<DeadLetter>) -> Result<u64, IngestError> {
+        use authtrail_schemas::AppendLog;
+        Ok(self.append(Vec::new(), letters)?.dead_letters)
+    }
+
+    fn partition_mut(&mut self, day: NaiveDate) -> Result<&mut super::Partition, IngestError> {
+        let root = self.root.clone();
+        self.partitions
+            .get_mut(&(Table::Events, day))
+            .ok_or_else(|| IngestError::Damaged {
+                path: root,
+                message: format!("partition {day} was not loaded"),
+            })
+    }
+}

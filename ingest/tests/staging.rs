@@ -1,0 +1,144 @@
+//! The group-commit stager against the real file system: receipts of
+//! concurrent producers, deduplication against staged and sealed events,
+//! sealing on shutdown, and recovery of a segment with a torn tail.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+
+use chrono::{TimeZone, Utc};
+
+use authtrail_ingest::staging::{Batch, Stager, StagingOptions, list_segments};
+use authtrail_ingest::store::{EventLog, LogOptions, list_sealed, partition_dir, verify};
+use authtrail_schemas::arrow_schema::{events_schema, events_to_batch};
+use authtrail_schemas::{Action, AuthEvent, Outcome, Table};
+
+fn event(id: &str, day: u32, second: u32) -> AuthEvent {
+    let time = Utc.with_ymd_and_hms(2026, 3, day, 10, 0, second).unwrap();
+    let mut e = AuthEvent::new(id.to_owned(), time, "okta", Action::Login, Outcome::Failure);
+    e.raw = format!("{{\"id\":\"{id}\"}}");
+    e
+}
+
+fn batch(ids: &[(&str, u32)]) -> Batch {
+    Batch {
+        events: ids.iter().map(|(id, day)| event(id, *day, 0)).collect(),
+        dead_letters: Vec::new(),
+    }
+}
+
+fn sealed_rows(root: &std::path::Path) -> u64 {
+    let report = verify::verify(root, |_| {}).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    report.rows
+}
+
+#[test]
+fn receipts_count_new_and_duplicate_events_and_shutdown_seals_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let stager = Stager::start(log, StagingOptions::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let a = stager
+        .submit(batch(&[("a", 1), ("b", 1), ("a", 1)]))
+        .unwrap();
+    let b = stager.submit(batch(&[("b", 1), ("c", 2)])).unwrap();
+    let (a, b) = runtime.block_on(async { (a.await.unwrap().unwrap(), b.await.unwrap().unwrap()) });
+    assert_eq!((a.stored, a.duplicates), (2, 1));
+    assert_eq!((b.stored, b.duplicates), (1, 1));
+    // Staged, acknowledged, not sealed yet.
+    assert_eq!(list_segments(&dir.path().join("staging")).unwrap().len(), 1);
+    assert!(
+        list_sealed(&partition_dir(dir.path(), Table::Events, day(1)))
+            .unwrap()
+            .is_empty()
+    );
+
+    stager.shutdown().unwrap();
+    assert!(
+        list_segments(&dir.path().join("staging"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(sealed_rows(dir.path()), 3);
+
+    // A later writer knows the sealed events.
+    drop(stager);
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let stager = Stager::start(log, StagingOptions::default()).unwrap();
+    let again = stager
+        .submit(batch(&[("a", 1), ("c", 2), ("d", 3)]))
+        .unwrap();
+    let again = runtime.block_on(async { again.await.unwrap().unwrap() });
+    assert_eq!((again.stored, again.duplicates), (1, 2));
+    stager.shutdown().unwrap();
+    assert_eq!(sealed_rows(dir.path()), 4);
+}
+
+#[test]
+fn a_full_segment_is_sealed_while_commits_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let options = StagingOptions {
+        seal_events: 10,
+        ..StagingOptions::default()
+    };
+    let stager = Stager::start(log, options).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut stored = 0;
+    for round in 0..10 {
+        let ids: Vec<String> = (0..7).map(|i| format!("r{round}-{i}")).collect();
+        let pairs: Vec<(&str, u32)> = ids.iter().map(|id| (id.as_str(), 1 + round % 3)).collect();
+        let answer = stager.submit(batch(&pairs)).unwrap();
+        stored += runtime.block_on(answer).unwrap().unwrap().stored;
+    }
+    assert_eq!(stored, 70);
+    stager.shutdown().unwrap();
+    assert_eq!(sealed_rows(dir.path()), 70);
+    let files = list_sealed(&partition_dir(dir.path(), Table::Events, day(1))).unwrap();
+    assert!(files.len() >= 2, "several seals of day 1: {files:?}");
+}
+
+#[test]
+fn a_segment_left_by_a_crash_is_sealed_up_to_its_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    // What a crash leaves: two acknowledged commits, then half a third.
+    let path = staging.join("01JTESTSEGMENT0000000000000.arrows");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(file, &events_schema()).unwrap();
+    let first = [event("x", 4, 1), event("y", 4, 2)];
+    let second = [event("z", 5, 3)];
+    writer
+        .write(&events_to_batch(&first.iter().collect::<Vec<_>>(), 1).unwrap())
+        .unwrap();
+    writer
+        .write(&events_to_batch(&second.iter().collect::<Vec<_>>(), 2).unwrap())
+        .unwrap();
+    let mut file = writer.into_inner().unwrap();
+    file.write_all(&[0xff, 0xff, 0xff, 0xff, 0x40, 0x01, 0x00])
+        .unwrap();
+    drop(file);
+
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let stager = Stager::start(log, StagingOptions::default()).unwrap();
+    assert!(list_segments(&staging).unwrap().is_empty());
+    assert_eq!(sealed_rows(dir.path()), 3);
+    // Recovered events are known: a redelivery stores nothing.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let answer = stager.submit(batch(&[("x", 4), ("z", 5)])).unwrap();
+    let receipt = runtime.block_on(answer).unwrap().unwrap();
+    assert_eq!((receipt.stored, receipt.duplicates), (0, 2));
+    stager.shutdown().unwrap();
+}
+
+fn day(d: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
+}

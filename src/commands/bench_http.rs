@@ -1,0 +1,220 @@
+//! `authtrail bench http`: the webhook-ingest benchmark. Starts `authtrail
+//! serve` as a child process on a fresh log, and from this process (the
+//! load generator, over loopback) posts demo OCSF events: NDJSON batches,
+//! then one event per request over many keep-alive connections. Reports
+//! durable events/s and request latency percentiles.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use authtrail_ingest::demo::{DemoConfig, DemoReader};
+
+use super::thousands;
+use crate::cli::BenchHttpArgs;
+
+/// Webhook secret of the benchmark server: HMAC signatures are what
+/// high-volume senders use.
+const SECRET: &str = "bench-secret";
+
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(exe: &Path, dir: &Path) -> anyhow::Result<ServerProcess> {
+    let data = dir.join("http-log");
+    if data.exists() {
+        std::fs::remove_dir_all(&data).with_context(|| format!("removing {}", data.display()))?;
+    }
+    let config = dir.join("bench-http.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[webhook.ocsf]\nhmac_secret = \"{SECRET}\"\n\n[server]\nmax_concurrent_requests = 4096\n"
+        ),
+    )?;
+    let mut child = Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting authtrail serve")?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .with_context(|| format!("the server did not start: {line:?}"))?
+        .to_owned();
+    Ok(ServerProcess { child, base })
+}
+
+fn demo_lines(users: usize, days: u32) -> anyhow::Result<Vec<String>> {
+    let mut reader = DemoReader::new(DemoConfig::new(
+        users,
+        days,
+        7,
+        Some("2026-10-01".parse().context("date")?),
+    ));
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .context("generating demo events")?;
+    Ok(text.lines().map(str::to_owned).collect())
+}
+
+fn signed(client: &reqwest::Client, url: &str, body: String) -> reqwest::RequestBuilder {
+    let now = chrono::Utc::now().timestamp();
+    let signature = authtrail_api::auth::webhook::sign(SECRET.as_bytes(), now, body.as_bytes());
+    client
+        .post(url)
+        .header("x-authtrail-signature", signature)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.dir)?;
+    let exe = std::env::current_exe().context("locating the authtrail binary")?;
+    eprintln!("generating demo events ...");
+    let lines = Arc::new(demo_lines(args.users, args.days)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+
+    // 1. NDJSON batches of `batch` events, `batch_connections` at a time.
+    let server = start_server(&exe, &args.dir)?;
+    let url = format!("{}/v1/ingest/ocsf", server.base);
+    let batches: Vec<String> = lines
+        .chunks(args.batch)
+        .map(|chunk| chunk.join("\n") + "\n")
+        .collect();
+    let total_events: usize = lines.len();
+    let (seconds, stored, _) =
+        runtime.block_on(load(url.clone(), batches, args.batch_connections))?;
+    drop(server);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "| NDJSON batches of {} events, {} connections | {} events | {:.2} s | {} events/s durable |\n",
+        args.batch,
+        args.batch_connections,
+        thousands(stored),
+        seconds,
+        thousands((stored as f64 / seconds) as u64)
+    ));
+    if stored as usize != total_events {
+        bail!("stored {stored} of {total_events} events");
+    }
+
+    // 2. One event per request, keep-alive, `single_connections` at a time.
+    let server = start_server(&exe, &args.dir)?;
+    let url = format!("{}/v1/ingest/ocsf", server.base);
+    let singles: Vec<String> = lines
+        .iter()
+        .take(args.single_requests)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let count = singles.len();
+    let (seconds, stored, mut latencies) =
+        runtime.block_on(load(url, singles, args.single_connections))?;
+    drop(server);
+    latencies.sort_unstable();
+    out.push_str(&format!(
+        "| 1 event per POST, {} keep-alive connections | {} events | {:.2} s | {} events/s durable | p50 {:.2} ms | p99 {:.2} ms |\n",
+        args.single_connections,
+        thousands(stored),
+        seconds,
+        thousands((stored as f64 / seconds) as u64),
+        percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+    ));
+    if stored as usize != count {
+        bail!("stored {stored} of {count} single events");
+    }
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{out}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Posts every body, `connections` at a time; returns the wall time, the
+/// events the server reported stored, and every request's latency.
+async fn load(
+    url: String,
+    bodies: Vec<String>,
+    connections: usize,
+) -> anyhow::Result<(f64, u64, Vec<Duration>)> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()?;
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections.max(1) {
+        let queue = Arc::clone(&queue);
+        let client = client.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stored = 0u64;
+            let mut latencies = Vec::new();
+            loop {
+                let body = queue.lock().map_err(|_| anyhow::anyhow!("queue"))?.pop();
+                let Some(body) = body else { break };
+                loop {
+                    let sent = Instant::now();
+                    let response = signed(&client, &url, body.clone()).send().await?;
+                    let status = response.status();
+                    let bytes = response.bytes().await?;
+                    if status == 503 {
+                        // Overloaded: back off as a real sender would.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    latencies.push(sent.elapsed());
+                    if !status.is_success() {
+                        bail!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+                    }
+                    let receipt: serde_json::Value = serde_json::from_slice(&bytes)?;
+                    stored += receipt["stored"].as_u64().unwrap_or(0);
+                    break;
+                }
+            }
+            Ok::<_, anyhow::Error>((stored, latencies))
+        }));
+    }
+    let mut stored = 0;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (s, l) = task.await??;
+        stored += s;
+        latencies.extend(l);
+    }
+    Ok((started.elapsed().as_secs_f64(), stored, latencies))
+}
