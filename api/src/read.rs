@@ -273,7 +273,7 @@ async fn stream_events(
         .map_err(df)?;
     let Some(limit) = limit else {
         let stream = session.execute(frame).await?;
-        return Ok(response(stream, format, deadline, HeaderMap::new()));
+        return response(stream, format, deadline, HeaderMap::new()).await;
     };
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(
@@ -597,7 +597,7 @@ async fn failed_logins_inner(
         .map_err(df)?;
     if format != Format::Json {
         let stream = session.execute(rows).await?;
-        return Ok(response(stream, format, deadline, HeaderMap::new()));
+        return response(stream, format, deadline, HeaderMap::new()).await;
     }
     // Both plans are made under the same snapshot (the rows' execution
     // releases it), so totals and rows count the same events.
@@ -646,10 +646,11 @@ async fn failed_logins_inner(
     let mut prefix = header.to_string();
     prefix.pop();
     prefix.push_str(",\"rows\":");
-    Ok(crate::stream::wrapped_response(
+    crate::stream::wrapped_response(
         rows_stream,
         deadline,
         prefix.into(),
         bytes::Bytes::from_static(b"}\n"),
-    ))
+    )
+    .await
 }

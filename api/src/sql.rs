@@ -73,7 +73,7 @@ pub async fn query(
         let deadline = std::time::Instant::now() + limits.timeout;
         let session = ReadOnlySession::open(&state.data, limits).await?;
         let stream = session.stream(&request.sql).await?;
-        Ok(response(stream, format, deadline, HeaderMap::new()))
+        response(stream, format, deadline, HeaderMap::new()).await
     }
     .await;
     state.audit(

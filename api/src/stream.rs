@@ -6,11 +6,12 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::csv::WriterBuilder;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::LineDelimitedWriter;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
@@ -139,45 +140,94 @@ impl Encoder {
     }
 }
 
-/// Streams `stream` as the response body in `format`. Past `deadline` the
-/// body is cut off with an error (the client sees a truncated transfer,
-/// never a silently partial result that looks complete).
-pub fn response(
+/// Streams `stream` as the response body in `format`. The first batch is
+/// awaited before the status is sent, so that a query failing at once
+/// (bad column, memory limit, time limit) gets a proper error status. Past
+/// `deadline` the body is cut off with an error (the client sees a
+/// truncated transfer, never a silently partial result that looks
+/// complete).
+pub async fn response(
     stream: SendableRecordBatchStream,
     format: Format,
     deadline: Instant,
     extra_headers: HeaderMap,
-) -> Response {
-    let mut response = body_response(stream, format, deadline, Bytes::new(), Bytes::new());
+) -> Result<Response, ApiError> {
+    let mut response = body_response(stream, format, deadline, Bytes::new(), Bytes::new()).await?;
     response.headers_mut().extend(extra_headers);
-    response
+    Ok(response)
 }
 
 /// A JSON response whose streamed array of rows sits between `prefix` and
 /// `suffix` (e.g. `{"totals":…,"rows":` and `}`).
-pub fn wrapped_response(
+pub async fn wrapped_response(
     stream: SendableRecordBatchStream,
     deadline: Instant,
     prefix: Bytes,
     suffix: Bytes,
-) -> Response {
-    body_response(stream, Format::Json, deadline, prefix, suffix)
+) -> Result<Response, ApiError> {
+    body_response(stream, Format::Json, deadline, prefix, suffix).await
 }
 
-fn body_response(
-    stream: SendableRecordBatchStream,
+/// The end of a body: a CSV header if no batch carried one, the format's
+/// closing bytes, and `suffix`.
+fn tail(encoder: &mut Encoder, schema: SchemaRef, suffix: &[u8]) -> Bytes {
+    let mut tail = Vec::new();
+    if encoder.format == Format::Csv
+        && !encoder.wrote_header
+        && let Ok(bytes) = encoder.batch(&RecordBatch::new_empty(schema))
+    {
+        tail.extend_from_slice(&bytes);
+    }
+    tail.extend_from_slice(&encoder.finish());
+    tail.extend_from_slice(suffix);
+    Bytes::from(tail)
+}
+
+async fn body_response(
+    mut stream: SendableRecordBatchStream,
     format: Format,
     deadline: Instant,
     prefix: Bytes,
     suffix: Bytes,
-) -> Response {
-    let encoder = Encoder::new(format);
+) -> Result<Response, ApiError> {
+    let mut encoder = Encoder::new(format);
+    let schema = stream.schema();
+    let first = match tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        stream.next(),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "query_timeout",
+                "the query ran past its time limit before its first row; narrow it or raise [query] timeout_s",
+            ));
+        }
+        Ok(Some(Err(err))) => {
+            return Err(ApiError::from(authtrail_query::QueryError::from(err)));
+        }
+        Ok(first) => first.and_then(Result::ok),
+    };
     let mut start = prefix.to_vec();
     start.extend_from_slice(&encoder.start());
-    let start = Bytes::from(start);
-    let schema = stream.schema();
+    let stream = match first {
+        Some(batch) => {
+            start.extend_from_slice(
+                &encoder
+                    .batch(&batch)
+                    .map_err(|e| ApiError::internal("encoding", e))?,
+            );
+            Some(stream)
+        }
+        None => {
+            start.extend_from_slice(&tail(&mut encoder, schema.clone(), &suffix));
+            None
+        }
+    };
     let body = futures::stream::unfold(
-        (Some(stream), encoder, Some(start)),
+        (stream, encoder, Some(Bytes::from(start))),
         move |(stream, mut encoder, pending)| {
             let schema = schema.clone();
             let suffix = suffix.clone();
@@ -206,17 +256,8 @@ fn body_response(
                         ))
                     }
                     Ok(None) => {
-                        // A CSV of no rows still carries its header.
-                        let mut tail = Vec::new();
-                        if format == Format::Csv
-                            && !encoder.wrote_header
-                            && let Ok(bytes) = encoder.batch(&RecordBatch::new_empty(schema))
-                        {
-                            tail.extend_from_slice(&bytes);
-                        }
-                        tail.extend_from_slice(&encoder.finish());
-                        tail.extend_from_slice(&suffix);
-                        Some((Ok(Bytes::from(tail)), (None, encoder, None)))
+                        let end = tail(&mut encoder, schema, &suffix);
+                        Some((Ok(end), (None, encoder, None)))
                     }
                 }
             }
@@ -227,5 +268,5 @@ fn body_response(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
-    response
+    Ok(response)
 }

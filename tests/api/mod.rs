@@ -486,29 +486,26 @@ fn query_is_read_only_and_limited() {
         let (status, _) = error_code(sql(&server, &token, reader));
         assert!(status == 400 || status == 403, "{reader}: {status}");
     }
-    // A runaway query is cut by its time limit…
+    // A runaway query is cut by its time limit: refused with 408 before
+    // its first row, or its streamed body is cut off (never a complete
+    // answer).
     let started = Instant::now();
     let runaway = sql(
         &server,
         &token,
         "SELECT count(*) FROM generate_series(1, 100000000000)",
     );
-    let outcome = runaway.text();
+    let status = runaway.status().as_u16();
+    let body = runaway.text();
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(
-        outcome.is_err() || !outcome.as_ref().unwrap().contains("100000000000"),
-        "{outcome:?}"
-    );
+    assert!(status == 408 || body.is_err(), "{status}: {body:?}");
     // …and a memory hog by its memory limit.
     let (status, code) = error_code(sql(
         &server,
         &token,
-        "SELECT v, count(*) FROM (SELECT value % 100000000 AS v FROM generate_series(1, 50000000)) GROUP BY v ORDER BY v",
+        "SELECT array_agg(value) FROM generate_series(1, 50000000)",
     ));
-    assert!(
-        (status == 422 && code == "query_memory_limit") || status == 408 || status == 200,
-        "{status} {code}"
-    );
+    assert_eq!((status, code.as_str()), (422, "query_memory_limit"));
     // And a normal query works.
     assert_eq!(
         sql_number(
@@ -668,4 +665,152 @@ fn operations_endpoints() {
     assert!(openapi["paths"]["/v1/ingest/{source}"]["post"].is_object());
     assert!(openapi["paths"]["/v1/reports/failed-logins"]["get"].is_object());
     assert!(openapi["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// A minimal OIDC provider on 127.0.0.1: a discovery document and a JWKS
+/// that the test can change (key rotation).
+struct FakeIssuer {
+    base: String,
+    jwks: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakeIssuer {
+    fn start(jwks: String) -> FakeIssuer {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let jwks = std::sync::Arc::new(std::sync::Mutex::new(jwks));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (served, counter, issuer) = (jwks.clone(), fetches.clone(), base.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { break };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let body = if request_line.contains("/.well-known/openid-configuration") {
+                    json!({"issuer": issuer, "jwks_uri": format!("{issuer}/keys")}).to_string()
+                } else {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    served.lock().unwrap().clone()
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        FakeIssuer {
+            base,
+            jwks,
+            fetches,
+        }
+    }
+}
+
+fn jwks_with_kids(kids: &[&str]) -> String {
+    let file: Value = serde_json::from_str(include_str!("../data/jwt/jwks.json")).unwrap();
+    let key = file["keys"][0].clone();
+    let keys: Vec<Value> = kids
+        .iter()
+        .map(|kid| {
+            let mut k = key.clone();
+            k["kid"] = json!(kid);
+            k
+        })
+        .collect();
+    json!({ "keys": keys }).to_string()
+}
+
+#[test]
+fn oidc_discovery_and_key_rotation() {
+    let issuer = FakeIssuer::start(jwks_with_kids(&["test-key-1"]));
+    let workspace = Workspace::new();
+    let server = Server::start(
+        &workspace,
+        &format!(
+            "[auth]\nissuer = \"{}\"\naudience = \"authtrail\"\nalgorithms = [\"RS256\"]\njwks_refresh_min_s = 0\n[auth.roles]\n\"security-team\" = [\"read\"]\n",
+            issuer.base
+        ),
+    );
+    let get = |token: &str| {
+        client()
+            .get(server.url("/v1/events?limit=1"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    let with_iss = |kid: &str| rsa_token(&claims(json!({"iss": issuer.base})), kid);
+    assert_eq!(get(&with_iss("test-key-1")).status(), 200);
+    let fetched = issuer.fetches.load(std::sync::atomic::Ordering::SeqCst);
+    // The issuer rotates in a new key: the first token naming it makes the
+    // server fetch the keys again.
+    *issuer.jwks.lock().unwrap() = jwks_with_kids(&["test-key-1", "test-key-2"]);
+    assert_eq!(get(&with_iss("test-key-2")).status(), 200);
+    assert!(issuer.fetches.load(std::sync::atomic::Ordering::SeqCst) > fetched);
+    // A key the issuer never had stays unknown.
+    assert_eq!(
+        error_code(get(&with_iss("never"))),
+        (401, "unknown_key".into())
+    );
+}
+
+#[test]
+fn settings_come_from_the_environment_too() {
+    let workspace = Workspace::new();
+    let config_path = workspace.path("empty.toml");
+    std::fs::write(&config_path, "").unwrap();
+    let mut child = workspace
+        .command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config_path.to_str().unwrap(),
+        ])
+        .env("AUTHTRAIL_WEBHOOK__OCSF__HMAC_SECRET", "from-env")
+        .env("AUTHTRAIL_WEBHOOK__OCSF__ALLOW_BEARER", "false")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let body = ndjson(&ocsf_lines("env", 3));
+    let signature = authtrail_api::auth::webhook::sign(
+        b"from-env",
+        chrono::Utc::now().timestamp(),
+        body.as_bytes(),
+    );
+    let response = client()
+        .post(format!("{base}/v1/ingest/ocsf"))
+        .header("x-authtrail-signature", signature)
+        .body(body)
+        .send()
+        .unwrap();
+    let status = response.status();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200);
 }
