@@ -162,12 +162,15 @@ fn event(r: &Record<'_>, raw: &str) -> Result<AuthEvent, ParseError> {
         )
     })?;
     let activity = r.activity_id.unwrap_or(0);
-    let code = r
-        .metadata
-        .event_code
-        .as_deref()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let code = r.metadata.event_code.as_deref().unwrap_or_default();
+    // Codes are lower-case almost always: lower-case only when needed.
+    let lowered;
+    let code = if code.bytes().any(|b| b.is_ascii_uppercase()) {
+        lowered = code.to_ascii_lowercase();
+        lowered.as_str()
+    } else {
+        code
+    };
     let action = match (class, activity) {
         (3002, 2) => Action::Logout,
         (3002, _) if code.contains("mfa") || code.contains("factor") || code.contains("push") => {

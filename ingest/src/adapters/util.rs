@@ -325,15 +325,26 @@ pub fn method_from_text(text: &str) -> Option<Method> {
 /// and the IPv4-mapped IPv6 prefix Windows writes (`::ffff:10.0.0.5`).
 pub fn clean_ip(ip: Option<String>) -> Option<String> {
     let ip = ip?;
-    let ip = ip.trim();
-    let ip = ip.strip_prefix("::ffff:").unwrap_or(ip);
-    (!ip.is_empty() && ip != "-" && ip != "unknown").then(|| ip.to_owned())
+    let clean = ip.trim();
+    let clean = clean.strip_prefix("::ffff:").unwrap_or(clean);
+    if clean.is_empty() || clean == "-" || clean == "unknown" {
+        return None;
+    }
+    // Most addresses arrive clean: keep the allocation we have.
+    Some(if clean.len() == ip.len() {
+        ip
+    } else {
+        clean.to_owned()
+    })
 }
 
 /// An ISO 3166 alpha-2 code from a code or a country's English name. A
 /// name not in the table is kept as given, so nothing is lost.
 pub fn country_code(country: Option<String>) -> Option<String> {
     let country = country?;
+    if country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Some(country);
+    }
     let trimmed = country.trim();
     if trimmed.len() == 2 && trimmed.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Some(trimmed.to_ascii_uppercase());
