@@ -446,8 +446,14 @@ pub fn parse_body(
     origin: &str,
     received_at: DateTime<Utc>,
 ) -> Parsed {
+    let one_line = memchr::memchr(b'\n', body.strip_suffix(b"\n").unwrap_or(body)).is_none();
     let shape = match adapter.framing() {
         Framing::Text => JsonShape::Lines,
+        // A single-line body (one webhook delivery) is the same either way,
+        // except for an array, whose elements are the records.
+        Framing::Json if one_line && body.trim_ascii_start().first() != Some(&b'[') => {
+            JsonShape::Lines
+        }
         // Reading a byte slice cannot fail.
         Framing::Json => records::detect_json_shape(&mut &body[..]).unwrap_or(JsonShape::Lines),
     };

@@ -19,7 +19,7 @@
 //! twice.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
@@ -269,7 +269,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The segment being filled.
 struct Segment {
     path: PathBuf,
-    writer: StreamWriter<File>,
+    /// Buffered: one commit's message goes out in a few large writes.
+    writer: StreamWriter<BufWriter<File>>,
     batches: Vec<RecordBatch>,
     rows: usize,
     opened: Instant,
@@ -455,6 +456,7 @@ impl Committer {
         segment
             .writer
             .get_mut()
+            .get_ref()
             .sync_data()
             .map_err(IngestError::io("syncing", &path))?;
         segment.rows += batch.num_rows();
@@ -467,7 +469,8 @@ impl Committer {
             .dir
             .join(format!("{}.{STAGING_EXTENSION}", ulid::Ulid::new()));
         let file = File::create(&path).map_err(IngestError::io("creating", &path))?;
-        let writer = StreamWriter::try_new(file, &events_schema())?;
+        let writer =
+            StreamWriter::try_new(BufWriter::with_capacity(1 << 20, file), &events_schema())?;
         // The segment's name must be durable before anything in it is
         // acknowledged.
         fsio::sync_dir(&self.dir)?;
