@@ -6,14 +6,13 @@
 
 use std::path::PathBuf;
 
-use arrow::array::{AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use arrow::array::{AsArray, RecordBatch};
+use arrow::compute::interleave_record_batch;
 use arrow::datatypes::TimestampMicrosecondType;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
-use authtrail_schemas::arrow_schema::events_schema;
 use authtrail_schemas::layout::{self, GENESIS_SHA256};
 use authtrail_schemas::{AuthEvent, DeadLetter, Table};
 
@@ -145,55 +144,60 @@ impl EventLog {
             files: Vec::new(),
             already_sealed: 0,
         };
-        let all = concat_batches(&events_schema(), batches)?;
-        if all.num_rows() == 0 {
+        // (time, batch, row) of every staged row, in time order (arrival
+        // order among equal times). Each day's file is then gathered from
+        // the staged batches in one copy, without concatenating them first.
+        let mut order: Vec<(i64, usize, usize)> =
+            Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+        let mut sources = Vec::with_capacity(batches.len());
+        let mut ids = Vec::with_capacity(batches.len());
+        for (b, batch) in batches.iter().enumerate() {
+            let schema = batch.schema();
+            let times = batch
+                .column(schema.index_of("time")?)
+                .as_primitive::<TimestampMicrosecondType>();
+            order.extend(times.values().iter().enumerate().map(|(r, &t)| (t, b, r)));
+            sources.push(batch.column(schema.index_of("source")?).as_string::<i32>());
+            ids.push(
+                batch
+                    .column(schema.index_of("event_id")?)
+                    .as_string::<i32>(),
+            );
+        }
+        if order.is_empty() {
             return Ok(prepared);
         }
-        let time_index = all.schema().index_of("time")?;
-        let order = sort_to_indices(all.column(time_index), None, None)?;
-        let sorted = take_record_batch(&all, &order)?;
-        let times = sorted
-            .column(time_index)
-            .as_primitive::<TimestampMicrosecondType>();
-        let sources = sorted
-            .column(all.schema().index_of("source")?)
-            .as_string::<i32>();
-        let ids = sorted
-            .column(all.schema().index_of("event_id")?)
-            .as_string::<i32>();
+        order.sort_unstable();
+        let inputs: Vec<&RecordBatch> = batches.iter().collect();
         let mut start = 0;
-        while start < sorted.num_rows() {
-            let day_number = times.value(start).div_euclid(MICROS_PER_DAY);
+        while start < order.len() {
+            let day_number = order[start].0.div_euclid(MICROS_PER_DAY);
             let mut end = start + 1;
-            while end < sorted.num_rows()
-                && times.value(end).div_euclid(MICROS_PER_DAY) == day_number
-            {
+            while end < order.len() && order[end].0.div_euclid(MICROS_PER_DAY) == day_number {
                 end += 1;
             }
-            let day = layout::day_of_micros(times.value(start)).unwrap_or_default();
+            let day = layout::day_of_micros(order[start].0).unwrap_or_default();
             self.load_partition(Table::Events, day)?;
             let seed = self.key_seed;
             let partition = self.partition_mut(day)?;
-            let mut keep = Vec::with_capacity(end - start);
+            let mut keep: Vec<(usize, usize)> = Vec::with_capacity(end - start);
             let mut keys = Vec::with_capacity(end - start);
+            let mut range = (i64::MAX, i64::MIN);
             let mut seen = KeySet::default();
-            for row in start..end {
+            for &(time, b, r) in &order[start..end] {
                 let mut hasher = Xxh3::with_seed(seed);
-                key_parts(&mut hasher, &[sources.value(row), ids.value(row)]);
+                key_parts(&mut hasher, &[sources[b].value(r), ids[b].value(r)]);
                 let key = hasher.digest128();
                 if partition.keys.contains(&key) || !seen.insert(key) {
                     prepared.already_sealed += 1;
                 } else {
-                    keep.push(row as u32);
+                    keep.push((b, r));
                     keys.push(key);
+                    range = (range.0.min(time), range.1.max(time));
                 }
             }
             if !keep.is_empty() {
-                let range = (
-                    times.value(keep[0] as usize),
-                    times.value(keep[keep.len() - 1] as usize),
-                );
-                let batch = take_record_batch(&sorted, &UInt32Array::from(keep))?;
+                let batch = interleave_record_batch(&inputs, &keep)?;
                 let prev = self.partition_mut(day)?.head.clone();
                 let name = self.next_name(prev.as_ref().map(|h| h.file.as_str()));
                 prepared.files.push(PreparedFile {
