@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -47,12 +47,13 @@ pub struct QueryRequest {
 pub async fn query(
     State(state): State<SharedState>,
     headers: HeaderMap,
-    body: Result<Json<QueryRequest>, axum::extract::rejection::JsonRejection>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
     let what = "POST /v1/query";
     let principal = state.authorize(&headers, Permission::Query, what).await?;
     let result = async {
-        let Json(request) = body.map_err(|err| {
+        // Any content type: `curl -d '{"sql": …}'` sends a form type.
+        let request: QueryRequest = serde_json::from_slice(&body).map_err(|err| {
             ApiError::bad_request(
                 "invalid_request",
                 format!("expected {{\"sql\": \"SELECT …\"}}: {err}"),

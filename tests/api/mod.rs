@@ -506,6 +506,15 @@ fn query_is_read_only_and_limited() {
         "SELECT array_agg(value) FROM generate_series(1, 50000000)",
     ));
     assert_eq!((status, code.as_str()), (422, "query_memory_limit"));
+    // `curl -d` sends a form content type: the JSON body is read anyway.
+    let form = client()
+        .post(server.url("/v1/query"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"sql": "SELECT 1 AS one"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(form.json::<Value>().unwrap(), json!([{"one": 1}]));
     // And a normal query works.
     assert_eq!(
         sql_number(
