@@ -156,6 +156,17 @@ pub struct QueryConfig {
     pub timeout_s: u64,
 }
 
+impl QueryConfig {
+    /// The limits of one query session.
+    pub fn limits(&self) -> authtrail_query::QueryLimits {
+        authtrail_query::QueryLimits {
+            memory_bytes: self.memory_mb.max(16) << 20,
+            timeout: std::time::Duration::from_secs(self.timeout_s.max(1)),
+            ..authtrail_query::QueryLimits::default()
+        }
+    }
+}
+
 impl Default for QueryConfig {
     fn default() -> Self {
         QueryConfig {

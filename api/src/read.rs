@@ -7,7 +7,7 @@
 //! Filters are DataFusion expressions with literal values, never SQL text
 //! spliced together, so a query string cannot change a query's shape.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -22,7 +22,7 @@ use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::DataFrame;
 use serde::Deserialize;
 
-use authtrail_query::{QueryLimits, ReadOnlySession};
+use authtrail_query::ReadOnlySession;
 use authtrail_schemas::{Method, Outcome, Reason};
 
 use crate::SharedState;
@@ -30,33 +30,16 @@ use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::stream::{Encoder, Format, response};
 
-/// Columns of `/v1/events` rows unless `raw=true` asks for the payload too.
-const EVENT_COLUMNS: &[&str] = &[
-    "time",
-    "event_id",
-    "source",
-    "tenant",
-    "user",
-    "user_id",
-    "user_domain",
-    "action",
-    "outcome",
-    "method",
-    "mfa",
-    "reason",
-    "reason_detail",
-    "src_ip",
-    "src_host",
-    "dst_host",
-    "country",
-    "city",
-    "latitude",
-    "longitude",
-    "user_agent",
-    "session_id",
-    "app",
-    "ingested_at",
-];
+/// Columns of `/v1/events` rows: every column of the table but the raw
+/// payload, which `raw=true` adds.
+fn event_columns(raw: bool) -> Vec<String> {
+    authtrail_schemas::arrow_schema::events_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|name| raw || name != "raw")
+        .collect()
+}
 
 /// Largest page `limit` takes.
 const MAX_PAGE: usize = 10_000;
@@ -225,12 +208,9 @@ fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
     Ok((time.parse().map_err(|_| bad())?, id.to_owned()))
 }
 
-async fn session(state: &SharedState) -> Result<(ReadOnlySession, Instant), ApiError> {
-    let limits = QueryLimits {
-        memory_bytes: state.config.query.memory_mb.max(16) << 20,
-        timeout: Duration::from_secs(state.config.query.timeout_s.max(1)),
-        ..QueryLimits::default()
-    };
+/// A read-only session with the configured limits, and its deadline.
+pub(crate) async fn session(state: &SharedState) -> Result<(ReadOnlySession, Instant), ApiError> {
+    let limits = state.config.query.limits();
     let deadline = Instant::now() + limits.timeout;
     let session = ReadOnlySession::open(&state.data, limits).await?;
     Ok((session, deadline))
@@ -258,10 +238,8 @@ async fn stream_events(
     format: Format,
 ) -> Result<Response, ApiError> {
     let (session, deadline) = session(state).await?;
-    let mut columns: Vec<&str> = EVENT_COLUMNS.to_vec();
-    if raw {
-        columns.push("raw");
-    }
+    let names = event_columns(raw);
+    let columns: Vec<&str> = names.iter().map(String::as_str).collect();
     let frame = session.context().table("events").await.map_err(df)?;
     let frame = filtered(frame, filters)?
         .sort(vec![

@@ -3,15 +3,11 @@
 //! anything that reads or writes files are refused before planning; the
 //! result streams in the negotiated format until the time limit.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
-
-use authtrail_query::{QueryLimits, ReadOnlySession};
 
 use crate::SharedState;
 use crate::auth::Permission;
@@ -66,13 +62,7 @@ pub async fn query(
             ));
         }
         let format = Format::negotiate(request.format.as_deref(), &headers)?;
-        let limits = QueryLimits {
-            memory_bytes: state.config.query.memory_mb.max(16) << 20,
-            timeout: Duration::from_secs(state.config.query.timeout_s.max(1)),
-            ..QueryLimits::default()
-        };
-        let deadline = std::time::Instant::now() + limits.timeout;
-        let session = ReadOnlySession::open(&state.data, limits).await?;
+        let (session, deadline) = crate::read::session(&state).await?;
         let stream = session.stream(&request.sql).await?;
         response(stream, format, deadline, HeaderMap::new()).await
     }

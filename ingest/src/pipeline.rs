@@ -142,6 +142,35 @@ pub fn parse_records(
     )
 }
 
+/// Splits whole lines (the first numbered `first_line`) and parses them;
+/// lines that are not UTF-8 become dead letters, in line order with the
+/// rejected ones.
+fn parse_lines(
+    adapter: &dyn Adapter,
+    first_line: u64,
+    bytes: &[u8],
+    origin: &str,
+    received_at: DateTime<Utc>,
+) -> Parsed {
+    let (records, errors) = records::split_lines(first_line, bytes);
+    let mut parsed = parse_sequential(adapter, &records, origin, received_at);
+    if !errors.is_empty() {
+        for error in errors {
+            parsed.records += 1;
+            parsed.dead_letters.push(dead_letter(
+                adapter.name(),
+                origin,
+                error.line,
+                &error.raw,
+                error.reason,
+                received_at,
+            ));
+        }
+        parsed.dead_letters.sort_by_key(|letter| letter.line);
+    }
+    parsed
+}
+
 /// Splits a chunk of lines and parses it, piece by piece in parallel;
 /// lines that are not UTF-8 become dead letters.
 pub fn parse_chunk(
@@ -153,26 +182,7 @@ pub fn parse_chunk(
     concat(
         records::pieces(chunk, PIECE_BYTES)
             .into_par_iter()
-            .map(|(first_line, bytes)| {
-                let (records, errors) = records::split_lines(first_line, bytes);
-                let mut parsed = parse_sequential(adapter, &records, origin, received_at);
-                let framing_errors = !errors.is_empty();
-                for error in errors {
-                    parsed.records += 1;
-                    parsed.dead_letters.push(dead_letter(
-                        adapter.name(),
-                        origin,
-                        error.line,
-                        &error.raw,
-                        error.reason,
-                        received_at,
-                    ));
-                }
-                if framing_errors {
-                    parsed.dead_letters.sort_by_key(|letter| letter.line);
-                }
-                parsed
-            })
+            .map(|(first_line, bytes)| parse_lines(adapter, first_line, bytes, origin, received_at))
             .collect(),
     )
 }
@@ -458,25 +468,7 @@ pub fn parse_body(
         Framing::Json => records::detect_json_shape(&mut &body[..]).unwrap_or(JsonShape::Lines),
     };
     match shape {
-        JsonShape::Lines => {
-            let (records, errors) = records::split_lines(1, body);
-            let mut parsed = parse_sequential(adapter, &records, origin, received_at);
-            if !errors.is_empty() {
-                for error in errors {
-                    parsed.records += 1;
-                    parsed.dead_letters.push(dead_letter(
-                        adapter.name(),
-                        origin,
-                        error.line,
-                        &error.raw,
-                        error.reason,
-                        received_at,
-                    ));
-                }
-                parsed.dead_letters.sort_by_key(|letter| letter.line);
-            }
-            parsed
-        }
+        JsonShape::Lines => parse_lines(adapter, 1, body, origin, received_at),
         JsonShape::Document => match records::split_document(body) {
             Ok(records) => parse_sequential(adapter, &records, origin, received_at),
             Err(error) => {

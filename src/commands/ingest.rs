@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use authtrail_ingest::adapters::{self, AdapterOptions, GenericMapping};
+use authtrail_ingest::adapters::{self, AdapterOptions};
 use authtrail_ingest::pipeline::{
     CountingReader, FileIngest, IngestOptions, IngestReport, Progress,
 };
@@ -27,12 +27,7 @@ pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
         ..AdapterOptions::default()
     };
     if let Some(path) = &args.mapping {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading mapping file {}", path.display()))?;
-        options.generic_mapping = Some(
-            GenericMapping::from_toml(&text)
-                .map_err(|err| anyhow::anyhow!("mapping file {}: {err}", path.display()))?,
-        );
+        options.generic_mapping = Some(super::load_mapping(path)?);
     }
     let adapter = adapters::build(&args.source, &options)?;
     for path in &args.paths {

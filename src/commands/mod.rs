@@ -27,6 +27,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Reads and checks a `generic` field-mapping file.
+pub fn load_mapping(
+    path: &std::path::Path,
+) -> anyhow::Result<authtrail_ingest::adapters::GenericMapping> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading mapping file {}", path.display()))?;
+    authtrail_ingest::adapters::GenericMapping::from_toml(&text)
+        .map_err(|err| anyhow::anyhow!("mapping file {}: {err}", path.display()))
+}
+
 /// Formats a count with thousands separators.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();

@@ -11,7 +11,7 @@ use figment::providers::{Env, Format, Toml};
 
 use authtrail_api::auth::local::LocalKey;
 use authtrail_api::{ApiConfig, AppState};
-use authtrail_ingest::adapters::{AdapterOptions, GenericMapping};
+use authtrail_ingest::adapters::AdapterOptions;
 use authtrail_ingest::staging::Stager;
 use authtrail_ingest::store::{EventLog, LogOptions};
 
@@ -56,12 +56,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..AdapterOptions::default()
     };
     if let Some(path) = &args.mapping {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading mapping file {}", path.display()))?;
-        adapter_options.generic_mapping = Some(
-            GenericMapping::from_toml(&text)
-                .map_err(|err| anyhow::anyhow!("mapping file {}: {err}", path.display()))?,
-        );
+        adapter_options.generic_mapping = Some(super::load_mapping(path)?);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

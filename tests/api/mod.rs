@@ -177,7 +177,7 @@ fn ndjson_batch_is_visible_in_events_and_reports_right_after_its_2xx() {
         .unwrap()
         .text()
         .unwrap();
-    assert!(csv.starts_with("time,event_id,"), "{csv}");
+    assert!(csv.starts_with("event_id,time,ingested_at,"), "{csv}");
     assert_eq!(csv.lines().count(), 1 + 6);
 }
 
@@ -777,32 +777,14 @@ fn oidc_discovery_and_key_rotation() {
 #[test]
 fn settings_come_from_the_environment_too() {
     let workspace = Workspace::new();
-    let config_path = workspace.path("empty.toml");
-    std::fs::write(&config_path, "").unwrap();
-    let mut child = workspace
-        .command(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config_path.to_str().unwrap(),
-        ])
-        .env("AUTHTRAIL_WEBHOOK__OCSF__HMAC_SECRET", "from-env")
-        .env("AUTHTRAIL_WEBHOOK__OCSF__ALLOW_BEARER", "false")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
+    let server = Server::start_with_env(
+        &workspace,
+        "",
+        &[
+            ("AUTHTRAIL_WEBHOOK__OCSF__HMAC_SECRET", "from-env"),
+            ("AUTHTRAIL_WEBHOOK__OCSF__ALLOW_BEARER", "false"),
+        ],
+    );
     let body = ndjson(&ocsf_lines("env", 3));
     let signature = authtrail_api::auth::webhook::sign(
         b"from-env",
@@ -810,16 +792,11 @@ fn settings_come_from_the_environment_too() {
         body.as_bytes(),
     );
     let response = client()
-        .post(format!("{base}/v1/ingest/ocsf"))
+        .post(server.url("/v1/ingest/ocsf"))
         .header("x-authtrail-signature", signature)
         .body(body)
         .send()
         .unwrap();
-    let status = response.status();
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
-    assert_eq!(status, 200);
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.stop(), 0);
 }

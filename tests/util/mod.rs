@@ -159,17 +159,23 @@ impl Server {
     /// workspace's data directory, with `config` (TOML) as its
     /// configuration file.
     pub fn start(workspace: &Workspace, config: &str) -> Server {
+        Server::start_with_env(workspace, config, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(workspace: &Workspace, config: &str, env: &[(&str, &str)]) -> Server {
         use std::io::BufRead;
         let config_path = workspace.path("authtrail.toml");
         std::fs::write(&config_path, config).unwrap();
-        let mut child = workspace
-            .command(&[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--config",
-                config_path.to_str().unwrap(),
-            ])
+        let mut command = workspace.command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config_path.to_str().unwrap(),
+        ]);
+        command.envs(env.iter().copied());
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
