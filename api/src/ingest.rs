@@ -169,6 +169,7 @@ async fn ingest_inner(
                 "the server is shutting down; retry against another instance",
                 5,
             ),
+            err @ SubmitError::Encoding(_) => ApiError::internal("storing the batch", err),
         })?;
     state
         .metrics

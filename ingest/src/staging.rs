@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::{concat_batches, filter_record_batch, max, min};
+use arrow::datatypes::TimestampMicrosecondType;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use chrono::Utc;
@@ -96,15 +98,30 @@ pub enum SubmitError {
     /// The stager has stopped (shutting down, or after a storage failure).
     #[error("the event log writer has stopped")]
     Closed,
+    /// The events could not be encoded (a bug: every event fits the
+    /// schema).
+    #[error("encoding the events: {0}")]
+    Encoding(String),
 }
 
 /// The answer a producer waits for: its receipt, or why nothing of its
 /// batch may be assumed stored.
 pub type CommitResult = Result<Receipt, Arc<IngestError>>;
 
+/// A producer's batch as the commit thread takes it: the events already
+/// built into an Arrow batch on the producer's thread (so that the parsed
+/// events are freed where they were allocated, and the commit thread only
+/// deduplicates, writes and syncs).
 struct Job {
-    batch: Batch,
+    events: Option<RecordBatch>,
+    dead_letters: Vec<DeadLetter>,
     reply: tokio::sync::oneshot::Sender<CommitResult>,
+}
+
+impl Job {
+    fn event_count(&self) -> usize {
+        self.events.as_ref().map_or(0, RecordBatch::num_rows)
+    }
 }
 
 /// A segment handed to the sealer: its file and the batches it holds.
@@ -200,10 +217,25 @@ impl Stager {
             self.queued.fetch_sub(size, Ordering::AcqRel);
             return Err(SubmitError::Overloaded { queued: before });
         }
+        let events = if batch.events.is_empty() {
+            None
+        } else {
+            let rows: Vec<&AuthEvent> = batch.events.iter().collect();
+            match events_to_batch(&rows, Utc::now().timestamp_micros()) {
+                Ok(events) => Some(events),
+                Err(err) => {
+                    self.queued.fetch_sub(size, Ordering::AcqRel);
+                    return Err(SubmitError::Encoding(err.to_string()));
+                }
+            }
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let sent = lock(&self.jobs)
-            .as_ref()
-            .map(|jobs| jobs.try_send(Job { batch, reply }));
+        let job = Job {
+            events,
+            dead_letters: batch.dead_letters,
+            reply,
+        };
+        let sent = lock(&self.jobs).as_ref().map(|jobs| jobs.try_send(job));
         match sent {
             Some(Ok(())) => Ok(answer),
             Some(Err(std::sync::mpsc::TrySendError::Full(_))) => {
@@ -304,11 +336,11 @@ impl Committer {
             };
             if let Some(first) = first {
                 let mut batch = vec![first];
-                let mut events = batch[0].batch.events.len();
+                let mut events = batch[0].event_count();
                 while events < self.options.max_commit_events {
                     match jobs.try_recv() {
                         Ok(job) => {
-                            events += job.batch.events.len();
+                            events += job.event_count();
                             batch.push(job);
                         }
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
@@ -352,7 +384,7 @@ impl Committer {
     fn commit(&mut self, jobs: Vec<Job>) -> Result<(), IngestError> {
         let size: usize = jobs
             .iter()
-            .map(|j| j.batch.events.len() + j.batch.dead_letters.len())
+            .map(|j| j.event_count() + j.dead_letters.len())
             .sum();
         let result = self.store(&jobs);
         self.queued.fetch_sub(size, Ordering::AcqRel);
@@ -385,51 +417,55 @@ impl Committer {
     /// Deduplicates, writes and fsyncs one group commit. Returns each job's
     /// receipt and the commit's totals.
     fn store(&mut self, jobs: &[Job]) -> Result<(Vec<Receipt>, CommitSummary), IngestError> {
-        let all: Vec<&AuthEvent> = jobs.iter().flat_map(|j| j.batch.events.iter()).collect();
-        let accepted = lock(&self.log).stage(&all)?;
         let mut receipts = Vec::with_capacity(jobs.len());
-        let mut offset = 0;
-        for job in jobs {
-            let n = job.batch.events.len();
-            let stored = accepted[offset..offset + n]
-                .iter()
-                .filter(|&&keep| keep)
-                .count() as u64;
-            offset += n;
-            receipts.push(Receipt {
-                stored,
-                duplicates: n as u64 - stored,
-                dead_letters: job.batch.dead_letters.len() as u64,
-            });
+        let mut fresh: Vec<RecordBatch> = Vec::new();
+        let mut summary = CommitSummary::default();
+        {
+            let mut log = lock(&self.log);
+            for job in jobs {
+                let mut receipt = Receipt {
+                    dead_letters: job.dead_letters.len() as u64,
+                    ..Receipt::default()
+                };
+                if let Some(events) = &job.events {
+                    let accepted = log.stage_batch(events)?;
+                    let stored = accepted.iter().filter(|&&keep| keep).count();
+                    receipt.stored = stored as u64;
+                    receipt.duplicates = (accepted.len() - stored) as u64;
+                    if stored == accepted.len() {
+                        fresh.push(events.clone());
+                    } else if stored > 0 {
+                        fresh.push(filter_record_batch(events, &BooleanArray::from(accepted))?);
+                    }
+                }
+                summary.stored += receipt.stored;
+                summary.duplicates += receipt.duplicates;
+                receipts.push(receipt);
+            }
         }
-        let fresh: Vec<&AuthEvent> = all
-            .iter()
-            .zip(&accepted)
-            .filter_map(|(e, &keep)| keep.then_some(*e))
-            .collect();
-        let mut summary = CommitSummary {
-            stored: fresh.len() as u64,
-            duplicates: (all.len() - fresh.len()) as u64,
-            ..CommitSummary::default()
-        };
         if !fresh.is_empty() {
-            let batch = events_to_batch(&fresh, Utc::now().timestamp_micros())?;
-            if let Err(err) = self.append_to_segment(batch) {
+            let batch = if fresh.len() == 1 {
+                fresh[0].clone()
+            } else {
+                concat_batches(&events_schema(), &fresh)?
+            };
+            if let Err(err) = self.append_to_segment(batch.clone()) {
                 // Nothing of this commit is acknowledged; its keys must not
                 // block a retry.
-                lock(&self.log).unstage(&fresh);
+                let mut log = lock(&self.log);
+                for events in &fresh {
+                    log.unstage_batch(events);
+                }
                 return Err(err);
             }
-            summary.time_range = fresh
-                .iter()
-                .map(|e| e.time.timestamp_micros())
-                .fold(None, |range, t| {
-                    Some(range.map_or((t, t), |(a, b): (i64, i64)| (a.min(t), b.max(t))))
-                });
+            let times = batch
+                .column_by_name("time")
+                .map(|c| c.as_primitive::<TimestampMicrosecondType>());
+            summary.time_range = times.and_then(|t| Some((min(t)?, max(t)?)));
         }
         let letters: Vec<DeadLetter> = jobs
             .iter()
-            .flat_map(|j| j.batch.dead_letters.iter().cloned())
+            .flat_map(|j| j.dead_letters.iter().cloned())
             .collect();
         if !letters.is_empty() {
             // Rejections are rare: they go straight to their own sealed

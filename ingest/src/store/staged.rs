@@ -14,11 +14,11 @@ use rayon::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
 use authtrail_schemas::layout::{self, GENESIS_SHA256};
-use authtrail_schemas::{AuthEvent, DeadLetter, Table};
+use authtrail_schemas::{DeadLetter, Table};
 
 use super::chain::{self, Head};
 use super::parquet_io::{self, WrittenFile};
-use super::{EventLog, KeySet, LogRow, fsio, key_parts};
+use super::{EventLog, KeySet, fsio, key_parts};
 use crate::IngestError;
 
 /// One day's file of a seal, ready to be written.
@@ -106,16 +106,37 @@ impl PreparedSeal {
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+type KeyColumns<'a> = (
+    &'a arrow::array::TimestampMicrosecondArray,
+    &'a arrow::array::StringArray,
+    &'a arrow::array::StringArray,
+);
+
+/// The time and idempotency-key columns of an `events` batch.
+fn key_columns(batch: &RecordBatch) -> Result<KeyColumns<'_>, IngestError> {
+    let schema = batch.schema();
+    Ok((
+        batch
+            .column(schema.index_of("time")?)
+            .as_primitive::<TimestampMicrosecondType>(),
+        batch.column(schema.index_of("source")?).as_string::<i32>(),
+        batch
+            .column(schema.index_of("event_id")?)
+            .as_string::<i32>(),
+    ))
+}
+
 impl EventLog {
-    /// Checks `events` against everything sealed or staged (and against
-    /// each other) and reserves the keys of the new ones. Returns, per
-    /// event, whether it is new and must be staged.
-    pub fn stage(&mut self, events: &[&AuthEvent]) -> Result<Vec<bool>, IngestError> {
-        let mut accepted = Vec::with_capacity(events.len());
-        for event in events {
-            let day = layout::day_of_micros(event.time_micros()).unwrap_or_default();
+    /// Checks the rows of an `events` batch against everything sealed or
+    /// staged (and against each other) and reserves the keys of the new
+    /// ones. Returns, per row, whether it is new and must be staged.
+    pub fn stage_batch(&mut self, batch: &RecordBatch) -> Result<Vec<bool>, IngestError> {
+        let (times, sources, ids) = key_columns(batch)?;
+        let mut accepted = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let day = layout::day_of_micros(times.value(row)).unwrap_or_default();
             self.load_partition(Table::Events, day)?;
-            let key = self.key_of(*event);
+            let key = self.key_of_parts(sources.value(row), ids.value(row));
             let partition = self.partition_mut(day)?;
             let new = !partition.keys.contains(&key) && partition.staged.insert(key);
             accepted.push(new);
@@ -123,16 +144,25 @@ impl EventLog {
         Ok(accepted)
     }
 
-    /// Releases the reservations of events whose commit failed, so that a
-    /// retry can store them.
-    pub fn unstage(&mut self, events: &[&AuthEvent]) {
-        for event in events {
-            let day = layout::day_of_micros(event.time_micros()).unwrap_or_default();
-            let key = self.key_of(*event);
+    /// Releases the reservations of a batch's rows whose commit failed, so
+    /// that a retry can store them.
+    pub fn unstage_batch(&mut self, batch: &RecordBatch) {
+        let Ok((times, sources, ids)) = key_columns(batch) else {
+            return;
+        };
+        for row in 0..batch.num_rows() {
+            let day = layout::day_of_micros(times.value(row)).unwrap_or_default();
+            let key = self.key_of_parts(sources.value(row), ids.value(row));
             if let Some(partition) = self.partitions.get_mut(&(Table::Events, day)) {
                 partition.staged.remove(&key);
             }
         }
+    }
+
+    fn key_of_parts(&self, source: &str, id: &str) -> u128 {
+        let mut hasher = Xxh3::with_seed(self.key_seed);
+        key_parts(&mut hasher, &[source, id]);
+        hasher.digest128()
     }
 
     /// Splits staged `events` batches by day, sorts each day by time, drops
