@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use authtrail_ingest::pipeline::{Parsed, parse_body};
 use authtrail_ingest::staging::{Batch, SubmitError};
+use authtrail_schemas::Outcome;
 
 use crate::SharedState;
 use crate::auth::{self, Permission, Principal, webhook};
@@ -124,15 +125,22 @@ async fn ingest_inner(
         ..
     } = parsed;
     let events: Vec<_> = events.into_iter().flatten().collect();
+    // One metric update per outcome, not per event.
+    let mut by_outcome = [0u64; Outcome::ALL.len()];
     for event in &events {
-        state
-            .metrics
-            .events
-            .get_or_create(&EventLabels {
-                source: source.to_owned(),
-                outcome: event.outcome.as_str().to_owned(),
-            })
-            .inc();
+        by_outcome[event.outcome as usize] += 1;
+    }
+    for (outcome, count) in Outcome::ALL.iter().zip(by_outcome) {
+        if count > 0 {
+            state
+                .metrics
+                .events
+                .get_or_create(&EventLabels {
+                    source: source.to_owned(),
+                    outcome: outcome.as_str().to_owned(),
+                })
+                .inc_by(count);
+        }
     }
     if !dead_letters.is_empty() {
         state

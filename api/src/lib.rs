@@ -165,6 +165,22 @@ impl AppState {
         result
     }
 
+    /// Audits a call made by `principal` with its result, and hands the
+    /// result back.
+    pub fn audited(
+        &self,
+        principal: &Principal,
+        what: &str,
+        result: Result<Response, ApiError>,
+    ) -> Result<Response, ApiError> {
+        self.audit(
+            Some(principal),
+            what,
+            result.as_ref().map(|r| r.status().as_u16()),
+        );
+        result
+    }
+
     /// Stores one API call in the log as an event of source `authtrail`:
     /// who (`user`), what (`reason_detail`), and the result. Auditing never
     /// holds up or fails the call it records; a full queue is logged.

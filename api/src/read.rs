@@ -364,12 +364,7 @@ pub async fn events(
         .await
     }
     .await;
-    state.audit(
-        Some(&principal),
-        what,
-        result.as_ref().map(|r| r.status().as_u16()),
-    );
-    result
+    state.audited(&principal, what, result)
 }
 
 /// Parameters of `/v1/users/{user}/timeline`.
@@ -423,12 +418,7 @@ pub async fn timeline(
         .await
     }
     .await;
-    state.audit(
-        Some(&principal),
-        &what,
-        result.as_ref().map(|r| r.status().as_u16()),
-    );
-    result
+    state.audited(&principal, &what, result)
 }
 
 /// Parameters of the failed-login report.
@@ -482,12 +472,7 @@ pub async fn failed_logins(
     let what = "GET /v1/reports/failed-logins";
     let principal = state.authorize(&headers, Permission::Read, what).await?;
     let result = failed_logins_inner(&state, &headers, &params).await;
-    state.audit(
-        Some(&principal),
-        what,
-        result.as_ref().map(|r| r.status().as_u16()),
-    );
-    result
+    state.audited(&principal, what, result)
 }
 
 async fn failed_logins_inner(

@@ -67,10 +67,5 @@ pub async fn query(
         response(stream, format, deadline, HeaderMap::new()).await
     }
     .await;
-    state.audit(
-        Some(&principal),
-        what,
-        result.as_ref().map(|r| r.status().as_u16()),
-    );
-    result
+    state.audited(&principal, what, result)
 }

@@ -87,6 +87,37 @@ pub fn dead_letter(
     }
 }
 
+/// The dead letter of a record that could not even be framed.
+fn framing_dead_letter(
+    adapter: &dyn Adapter,
+    origin: &str,
+    error: records::FramingError,
+    received_at: DateTime<Utc>,
+) -> DeadLetter {
+    dead_letter(
+        adapter.name(),
+        origin,
+        error.line,
+        &error.raw,
+        error.reason,
+        received_at,
+    )
+}
+
+/// A whole input refused as one record (a document that does not frame).
+fn refused_whole(
+    adapter: &dyn Adapter,
+    origin: &str,
+    error: records::FramingError,
+    received_at: DateTime<Utc>,
+) -> Parsed {
+    Parsed {
+        records: 1,
+        dead_letters: vec![framing_dead_letter(adapter, origin, error, received_at)],
+        ..Parsed::default()
+    }
+}
+
 /// Parses a run of records with `adapter`, in order.
 fn parse_sequential(
     adapter: &dyn Adapter,
@@ -157,14 +188,9 @@ fn parse_lines(
     if !errors.is_empty() {
         for error in errors {
             parsed.records += 1;
-            parsed.dead_letters.push(dead_letter(
-                adapter.name(),
-                origin,
-                error.line,
-                &error.raw,
-                error.reason,
-                received_at,
-            ));
+            parsed
+                .dead_letters
+                .push(framing_dead_letter(adapter, origin, error, received_at));
         }
         parsed.dead_letters.sort_by_key(|letter| letter.line);
     }
@@ -415,20 +441,9 @@ impl<'a> FileIngest<'a> {
                 }
             }
             Err(error) => {
-                let mut parsed = Parsed {
-                    records: 1,
-                    ..Parsed::default()
-                };
-                parsed.dead_letters.push(dead_letter(
-                    self.adapter.name(),
-                    origin,
-                    error.line,
-                    &error.raw,
-                    error.reason,
-                    received_at,
-                ));
                 self.parsed += 1;
-                self.committer.add(parsed)?;
+                self.committer
+                    .add(refused_whole(self.adapter, origin, error, received_at))?;
             }
         }
         progress(Progress {
@@ -471,21 +486,7 @@ pub fn parse_body(
         JsonShape::Lines => parse_lines(adapter, 1, body, origin, received_at),
         JsonShape::Document => match records::split_document(body) {
             Ok(records) => parse_sequential(adapter, &records, origin, received_at),
-            Err(error) => {
-                let mut parsed = Parsed {
-                    records: 1,
-                    ..Parsed::default()
-                };
-                parsed.dead_letters.push(dead_letter(
-                    adapter.name(),
-                    origin,
-                    error.line,
-                    &error.raw,
-                    error.reason,
-                    received_at,
-                ));
-                parsed
-            }
+            Err(error) => refused_whole(adapter, origin, error, received_at),
         },
     }
 }

@@ -350,7 +350,7 @@ impl Committer {
                     // Storage failed: every producer of this commit was told
                     // so; stop taking more rather than acknowledge anything
                     // on a log in an unknown state.
-                    self.finish_segment()?;
+                    self.finish_segment();
                     return Err(err);
                 }
             }
@@ -358,16 +358,17 @@ impl Committer {
                 s.rows >= self.options.seal_events
                     || s.opened.elapsed() >= self.options.seal_interval
             }) {
-                self.finish_segment()?;
+                self.finish_segment();
             }
         }
-        self.finish_segment()
+        self.finish_segment();
+        Ok(())
     }
 
     /// Hands the current segment to the sealer.
-    fn finish_segment(&mut self) -> Result<(), IngestError> {
+    fn finish_segment(&mut self) {
         let Some(segment) = self.segment.take() else {
-            return Ok(());
+            return;
         };
         drop(segment.writer);
         let full = FullSegment {
@@ -378,7 +379,6 @@ impl Committer {
         // when the threads are joined, and the segment stays on disk to be
         // recovered on the next start.
         let _ = self.full.send(full);
-        Ok(())
     }
 
     fn commit(&mut self, jobs: Vec<Job>) -> Result<(), IngestError> {
@@ -528,6 +528,13 @@ fn seal_segment(
     segment: FullSegment,
 ) -> Result<(), IngestError> {
     let prepared = lock(log).prepare_staged(&segment.batches)?;
+    if prepared.already_sealed > 0 {
+        tracing::info!(
+            segment = %segment.path.display(),
+            rows = prepared.already_sealed,
+            "skipping staged rows sealed before a crash kept their segment"
+        );
+    }
     // Encoding and fsyncing the files happens without the log's lock, so
     // commits go on meanwhile.
     let written = prepared.write()?;

@@ -19,7 +19,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, Timestamp
 use datafusion::arrow::ipc::reader::StreamReader;
 
 use authtrail_schemas::arrow_schema::events_schema;
-use authtrail_schemas::layout::{PARTITION_COLUMN, STAGING_DIR, STAGING_EXTENSION, STAGING_LOCK};
+use authtrail_schemas::layout::{
+    MICROS_PER_DAY, PARTITION_COLUMN, STAGING_DIR, STAGING_EXTENSION, STAGING_LOCK,
+};
 
 use crate::QueryError;
 
@@ -99,8 +101,6 @@ pub fn read_staged(root: &Path) -> Result<Vec<RecordBatch>, QueryError> {
     }
     Ok(batches)
 }
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 fn with_date(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, QueryError> {
     let time = batch

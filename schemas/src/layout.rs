@@ -127,6 +127,9 @@ pub fn is_sealed_file_name(name: &str) -> bool {
             .is_some_and(|stem| stem.ends_with('.') && stem.len() > 1)
 }
 
+/// Microseconds in a (UTC) day: rows are partitioned by `time / MICROS_PER_DAY`.
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
 /// The day (UTC) of a timestamp in µs since the epoch.
 pub fn day_of_micros(micros: i64) -> Option<NaiveDate> {
     chrono::DateTime::from_timestamp_micros(micros).map(|t| t.date_naive())

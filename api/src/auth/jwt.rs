@@ -89,7 +89,6 @@ fn family(alg: Algorithm) -> &'static str {
 
 impl JwtVerifier {
     /// A verifier for tokens of `issuer` whose keys come from `source`.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         source: KeySource,
         issuer: String,
@@ -156,7 +155,7 @@ impl JwtVerifier {
                     SetupError::Keys(format!("{}: not a JWKS document: {e}", path.display()))
                 })?
             }
-            KeySource::Discovery(issuer) => super::jwt::discover(issuer).await?,
+            KeySource::Discovery(issuer) => discover(issuer).await?,
         };
         let mut keys = HashMap::new();
         for jwk in &set.keys {

@@ -82,6 +82,13 @@ fn key_parts(hasher: &mut Xxh3, parts: &[&str]) {
     }
 }
 
+/// The idempotency key of a row given its key columns' values.
+fn hash_key(seed: u64, parts: &[&str]) -> u128 {
+    let mut hasher = Xxh3::with_seed(seed);
+    key_parts(&mut hasher, parts);
+    hasher.digest128()
+}
+
 /// Keys are already uniform 128-bit hashes: hashing them again is waste.
 #[derive(Default)]
 struct KeyHasher(u64);
@@ -206,10 +213,8 @@ impl EventLog {
                 let mut keys = Vec::new();
                 parquet_io::for_each_key_batch(&dir.join(name), table, |columns| {
                     for row in 0..columns[0].len() {
-                        let mut hasher = Xxh3::with_seed(seed);
                         let parts: Vec<&str> = columns.iter().map(|c| c.value(row)).collect();
-                        key_parts(&mut hasher, &parts);
-                        keys.push(hasher.digest128());
+                        keys.push(hash_key(seed, &parts));
                     }
                 })?;
                 Ok(keys)

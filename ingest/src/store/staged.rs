@@ -11,14 +11,13 @@ use arrow::compute::interleave_record_batch;
 use arrow::datatypes::TimestampMicrosecondType;
 use chrono::NaiveDate;
 use rayon::prelude::*;
-use xxhash_rust::xxh3::Xxh3;
 
-use authtrail_schemas::layout::{self, GENESIS_SHA256};
+use authtrail_schemas::layout::{self, GENESIS_SHA256, MICROS_PER_DAY};
 use authtrail_schemas::{DeadLetter, Table};
 
 use super::chain::{self, Head};
 use super::parquet_io::{self, WrittenFile};
-use super::{EventLog, KeySet, fsio, key_parts};
+use super::{EventLog, KeySet, fsio, hash_key};
 use crate::IngestError;
 
 /// One day's file of a seal, ready to be written.
@@ -54,13 +53,6 @@ struct WrittenDay {
 /// [`EventLog::publish_staged`] makes visible.
 pub struct WrittenSeal {
     days: Vec<WrittenDay>,
-}
-
-impl WrittenSeal {
-    /// Whether there is nothing to publish.
-    pub fn is_empty(&self) -> bool {
-        self.days.is_empty()
-    }
 }
 
 impl PreparedSeal {
@@ -103,8 +95,6 @@ impl PreparedSeal {
         Ok(WrittenSeal { days })
     }
 }
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 type KeyColumns<'a> = (
     &'a arrow::array::TimestampMicrosecondArray,
@@ -160,9 +150,7 @@ impl EventLog {
     }
 
     fn key_of_parts(&self, source: &str, id: &str) -> u128 {
-        let mut hasher = Xxh3::with_seed(self.key_seed);
-        key_parts(&mut hasher, &[source, id]);
-        hasher.digest128()
+        hash_key(self.key_seed, &[source, id])
     }
 
     /// Splits staged `events` batches by day, sorts each day by time, drops
@@ -215,9 +203,7 @@ impl EventLog {
             let mut range = (i64::MAX, i64::MIN);
             let mut seen = KeySet::default();
             for &(time, b, r) in &order[start..end] {
-                let mut hasher = Xxh3::with_seed(seed);
-                key_parts(&mut hasher, &[sources[b].value(r), ids[b].value(r)]);
-                let key = hasher.digest128();
+                let key = hash_key(seed, &[sources[b].value(r), ids[b].value(r)]);
                 if partition.keys.contains(&key) || !seen.insert(key) {
                     prepared.already_sealed += 1;
                 } else {
@@ -278,11 +264,10 @@ impl EventLog {
     }
 
     fn partition_mut(&mut self, day: NaiveDate) -> Result<&mut super::Partition, IngestError> {
-        let root = self.root.clone();
         self.partitions
             .get_mut(&(Table::Events, day))
             .ok_or_else(|| IngestError::Damaged {
-                path: root,
+                path: PathBuf::from(layout::partition_dir_name(day)),
                 message: format!("partition {day} was not loaded"),
             })
     }
