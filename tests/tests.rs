@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod kafka;
 mod util;
 
 use std::io::Write;

@@ -23,6 +23,85 @@ pub struct ApiConfig {
     pub query: QueryConfig,
     /// Group commit and sealing of ingested events.
     pub staging: StagingConfig,
+    /// Kafka topics to consume (none unless `brokers` is set).
+    pub kafka: KafkaConfig,
+}
+
+/// `[kafka]`: the consumer `serve` runs beside the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port[,host:port…]`; no consumer without.
+    pub brokers: Option<String>,
+    /// Consumer group.
+    pub group: String,
+    /// `TOPIC=SOURCE` bindings, as a list or one comma-separated string.
+    pub topics: TopicList,
+    /// librdkafka settings passed through (`security.protocol`, `sasl.*`…).
+    pub options: BTreeMap<String, String>,
+    /// Most messages per batch handed to the writer.
+    pub batch_messages: usize,
+    /// Longest a message waits for its batch to fill, in milliseconds.
+    pub linger_ms: u64,
+}
+
+/// Topic bindings, from TOML (a list) or an environment variable (one
+/// comma-separated string).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TopicList {
+    /// `topics = ["a=okta", "b=sshd"]`.
+    Many(Vec<String>),
+    /// `AUTHTRAIL_KAFKA_TOPICS=a=okta,b=sshd`.
+    One(String),
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: None,
+            group: "authtrail".into(),
+            topics: TopicList::Many(Vec::new()),
+            options: BTreeMap::new(),
+            batch_messages: 50_000,
+            linger_ms: 100,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The consumer's settings, if a broker is configured.
+    pub fn settings(&self) -> Result<Option<authtrail_ingest::kafka::KafkaSettings>, String> {
+        let Some(brokers) = &self.brokers else {
+            return Ok(None);
+        };
+        let bindings: Vec<&str> = match &self.topics {
+            TopicList::Many(list) => list.iter().map(String::as_str).collect(),
+            TopicList::One(text) => text.split(',').collect(),
+        };
+        let topics = bindings
+            .into_iter()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(str::parse)
+            .collect::<Result<Vec<_>, String>>()?;
+        if topics.is_empty() {
+            return Err(
+                "[kafka] brokers is set but topics is empty: add topics = [\"TOPIC=SOURCE\"]"
+                    .into(),
+            );
+        }
+        let mut settings = authtrail_ingest::kafka::KafkaSettings::new(
+            brokers.clone(),
+            self.group.clone(),
+            topics,
+        );
+        settings.client_options = self.options.clone();
+        settings.batch_messages = self.batch_messages.max(1);
+        settings.linger = std::time::Duration::from_millis(self.linger_ms);
+        settings.client_config().map_err(|err| err.to_string())?;
+        Ok(Some(settings))
+    }
 }
 
 /// `[server]`.

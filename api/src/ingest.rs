@@ -165,6 +165,7 @@ async fn ingest_inner(
         .submit(Batch {
             events,
             dead_letters,
+            ..Batch::default()
         })
         .map_err(|err| match err {
             SubmitError::Overloaded { .. } => ApiError::unavailable(

@@ -226,7 +226,7 @@ impl AppState {
         .to_string();
         let batch = Batch {
             events: vec![event],
-            dead_letters: Vec::new(),
+            ..Batch::default()
         };
         if let Err(err) = self.stager.submit(batch) {
             tracing::warn!(error = %err, call = what, "could not audit an API call");

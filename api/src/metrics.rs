@@ -9,6 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use authtrail_ingest::kafka::KafkaStats;
+
 /// Labels of ingested events.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
@@ -99,6 +101,12 @@ impl Metrics {
         }
     }
 
+    /// Adds the Kafka consumer's counters, offsets and lag.
+    pub fn register_kafka(&mut self, stats: std::sync::Arc<KafkaStats>) {
+        self.registry
+            .register_collector(Box::new(KafkaCollector { stats }));
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -106,5 +114,107 @@ impl Metrics {
             tracing::error!(error = %err, "encoding metrics");
         }
         out
+    }
+}
+
+/// A per-partition gauge: name, help, and its value.
+type PartitionGauge = (
+    &'static str,
+    &'static str,
+    fn(&authtrail_ingest::kafka::PartitionStats) -> i64,
+);
+
+/// Reads the Kafka consumer's live counters at each scrape.
+#[derive(Debug)]
+struct KafkaCollector {
+    stats: std::sync::Arc<KafkaStats>,
+}
+
+impl prometheus_client::collector::Collector for KafkaCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let stats = &self.stats;
+        let counters: [(&str, &str, u64); 7] = [
+            (
+                "kafka_messages",
+                "Messages read from Kafka",
+                KafkaStats::get(&stats.messages),
+            ),
+            (
+                "kafka_bytes",
+                "Payload bytes read from Kafka",
+                KafkaStats::get(&stats.bytes),
+            ),
+            (
+                "kafka_events_stored",
+                "Events from Kafka stored durably",
+                KafkaStats::get(&stats.stored),
+            ),
+            (
+                "kafka_duplicates",
+                "Events from Kafka already in the log",
+                KafkaStats::get(&stats.duplicates),
+            ),
+            (
+                "kafka_dead_letters",
+                "Kafka records rejected into dead letters",
+                KafkaStats::get(&stats.dead_letters),
+            ),
+            (
+                "kafka_batches_committed",
+                "Durable batches whose offsets were committed",
+                KafkaStats::get(&stats.batches),
+            ),
+            (
+                "kafka_rebalances",
+                "Partition assignments and revocations",
+                KafkaStats::get(&stats.rebalances),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let counter = ConstCounter::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        let partitions = stats.partitions();
+        let gauges: [PartitionGauge; 3] = [
+            (
+                "kafka_lag_messages",
+                "Messages behind the high watermark, per partition",
+                |p| p.lag,
+            ),
+            (
+                "kafka_committed_offset",
+                "Next offset stored durably, per partition",
+                |p| p.committed,
+            ),
+            (
+                "kafka_high_watermark",
+                "The broker's high watermark, per partition",
+                |p| p.high_watermark,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for ((topic, partition), p) in &partitions {
+                let labels = [
+                    ("topic", topic.clone()),
+                    ("partition", partition.to_string()),
+                ];
+                let metric = family.encode_family(&labels)?;
+                ConstGauge::new(value(p)).encode(metric)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -54,6 +54,22 @@ pub enum IngestError {
         "the commit thread stopped unexpectedly; nothing after the last completed commit was stored, re-run the ingest"
     )]
     CommitThreadLost,
+    /// The Kafka client failed (connecting, joining the group, committing).
+    #[error("kafka: {action}: {source}")]
+    Kafka {
+        /// What was being done.
+        action: String,
+        /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// A Kafka setting is invalid.
+    #[error("kafka: {0}")]
+    KafkaConfig(String),
+    /// The event log writer refused or lost a batch: nothing of it may be
+    /// assumed stored, and no offset past it was committed.
+    #[error("the event log writer failed: {0}")]
+    Writer(String),
     /// An existing file of the log is not what the writer expects.
     #[error("event log is damaged at {path}: {message}; run `authtrail verify` for a full report")]
     Damaged {
@@ -65,6 +81,12 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// Wraps a Kafka client error with what was being done.
+    pub fn kafka(action: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
+        let action = action.into();
+        move |source| IngestError::Kafka { action, source }
+    }
+
     /// Wraps an I/O error with what was being done and where.
     pub fn io(
         action: &'static str,

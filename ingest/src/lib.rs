@@ -9,11 +9,14 @@
 //!   its verifier;
 //! - [`staging`]: group commit for small, frequent batches (webhooks,
 //!   Kafka): a write-ahead staging segment, sealed into Parquet behind;
+//! - [`kafka`]: a consumer-group member that ingests Kafka topics through
+//!   staging, with offsets that travel with the data;
 //! - [`demo`]: a generator of realistic login traffic with injected attacks.
 
 pub mod adapters;
 pub mod demo;
 pub mod error;
+pub mod kafka;
 pub mod pipeline;
 pub mod records;
 pub mod staging;

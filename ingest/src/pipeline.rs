@@ -49,7 +49,8 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    fn absorb(&mut self, other: Parsed) {
+    /// Appends another piece's results, in order.
+    pub fn absorb(&mut self, other: Parsed) {
         self.events
             .extend(other.events.into_iter().filter(|s| !s.is_empty()));
         self.event_count += other.event_count;

@@ -17,6 +17,14 @@
 //! new is accepted. Sealing is idempotent, so a crash after the Parquet
 //! files were published but before the segment was removed stores nothing
 //! twice.
+//!
+//! A batch may carry source positions (the Kafka offsets after its
+//! records). They go to the segment's position journal
+//! (`<ULID>.positions`, one JSON line per commit naming the segment's row
+//! count once the commit is in), which is synced before the segment: a
+//! journal line counts only if the segment holds its rows, so a position
+//! is durable exactly when the records before it are. Sealing copies the
+//! log's positions into every file's metadata.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -35,8 +43,10 @@ use arrow::ipc::writer::StreamWriter;
 use chrono::Utc;
 
 use authtrail_schemas::arrow_schema::{events_schema, events_to_batch};
-use authtrail_schemas::layout::{STAGING_DIR, STAGING_EXTENSION, STAGING_LOCK};
-use authtrail_schemas::{AuthEvent, CommitSummary, DeadLetter};
+use authtrail_schemas::layout::{
+    STAGING_DIR, STAGING_EXTENSION, STAGING_LOCK, STAGING_POSITIONS_EXTENSION,
+};
+use authtrail_schemas::{AuthEvent, CommitSummary, DeadLetter, SourcePositions};
 
 use crate::IngestError;
 use crate::store::{EventLog, fsio};
@@ -73,6 +83,9 @@ pub struct Batch {
     pub events: Vec<AuthEvent>,
     /// Rejected records.
     pub dead_letters: Vec<DeadLetter>,
+    /// Where the source stands once this batch is stored (e.g. the Kafka
+    /// offsets after its messages); recorded with it, atomically.
+    pub positions: SourcePositions,
 }
 
 /// What became of one producer's batch once it is durable.
@@ -115,6 +128,7 @@ pub type CommitResult = Result<Receipt, Arc<IngestError>>;
 struct Job {
     events: Option<RecordBatch>,
     dead_letters: Vec<DeadLetter>,
+    positions: SourcePositions,
     reply: tokio::sync::oneshot::Sender<CommitResult>,
 }
 
@@ -130,8 +144,14 @@ struct FullSegment {
     batches: Vec<RecordBatch>,
 }
 
+/// The position journal beside a segment.
+fn journal_path(segment: &Path) -> PathBuf {
+    segment.with_extension(STAGING_POSITIONS_EXTENSION)
+}
+
 /// The group-commit front of the event log. Cheap to share behind an `Arc`.
 pub struct Stager {
+    log: Arc<Mutex<EventLog>>,
     jobs: Mutex<Option<SyncSender<Job>>>,
     queued: Arc<AtomicUsize>,
     failed: Arc<std::sync::atomic::AtomicBool>,
@@ -196,6 +216,7 @@ impl Stager {
             })
             .map_err(IngestError::io("starting the seal thread", &dir))?;
         Ok(Stager {
+            log,
             jobs: Mutex::new(Some(jobs)),
             queued,
             failed,
@@ -211,12 +232,38 @@ impl Stager {
         &self,
         batch: Batch,
     ) -> Result<tokio::sync::oneshot::Receiver<CommitResult>, SubmitError> {
+        self.enqueue(batch, false)
+    }
+
+    /// Like [`Stager::submit`], but waits for room instead of refusing: for
+    /// producers that can hold back at the source (a Kafka consumer).
+    pub fn submit_waiting(
+        &self,
+        batch: Batch,
+    ) -> Result<tokio::sync::oneshot::Receiver<CommitResult>, SubmitError> {
+        self.enqueue(batch, true)
+    }
+
+    fn enqueue(
+        &self,
+        batch: Batch,
+        wait: bool,
+    ) -> Result<tokio::sync::oneshot::Receiver<CommitResult>, SubmitError> {
         let size = batch.events.len() + batch.dead_letters.len();
-        let before = self.queued.fetch_add(size, Ordering::AcqRel);
-        if before > 0 && before + size > self.options.max_queued_events {
+        let before = loop {
+            let before = self.queued.fetch_add(size, Ordering::AcqRel);
+            if before == 0 || before + size <= self.options.max_queued_events {
+                break before;
+            }
             self.queued.fetch_sub(size, Ordering::AcqRel);
-            return Err(SubmitError::Overloaded { queued: before });
-        }
+            if !wait {
+                return Err(SubmitError::Overloaded { queued: before });
+            }
+            if !self.is_healthy() || lock(&self.jobs).is_none() {
+                return Err(SubmitError::Closed);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
         let events = if batch.events.is_empty() {
             None
         } else {
@@ -229,22 +276,33 @@ impl Stager {
                 }
             }
         };
+        drop(batch.events);
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             events,
             dead_letters: batch.dead_letters,
+            positions: batch.positions,
             reply,
         };
-        let sent = lock(&self.jobs).as_ref().map(|jobs| jobs.try_send(job));
+        let Some(jobs) = lock(&self.jobs).clone() else {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            return Err(SubmitError::Closed);
+        };
+        let sent = if wait {
+            jobs.send(job).map_err(|_| SubmitError::Closed)
+        } else {
+            jobs.try_send(job).map_err(|err| match err {
+                std::sync::mpsc::TrySendError::Full(_) => {
+                    SubmitError::Overloaded { queued: before }
+                }
+                std::sync::mpsc::TrySendError::Disconnected(_) => SubmitError::Closed,
+            })
+        };
         match sent {
-            Some(Ok(())) => Ok(answer),
-            Some(Err(std::sync::mpsc::TrySendError::Full(_))) => {
+            Ok(()) => Ok(answer),
+            Err(err) => {
                 self.queued.fetch_sub(size, Ordering::AcqRel);
-                Err(SubmitError::Overloaded { queued: before })
-            }
-            Some(Err(std::sync::mpsc::TrySendError::Disconnected(_))) | None => {
-                self.queued.fetch_sub(size, Ordering::AcqRel);
-                Err(SubmitError::Closed)
+                Err(err)
             }
         }
     }
@@ -258,6 +316,12 @@ impl Stager {
     /// Events accepted and not yet durable.
     pub fn queued_events(&self) -> usize {
         self.queued.load(Ordering::Acquire)
+    }
+
+    /// How far into each external stream the log holds everything (sealed
+    /// or staged).
+    pub fn source_positions(&self) -> SourcePositions {
+        lock(&self.log).source_positions().clone()
     }
 
     /// Announcements of every durable commit (its counts and time range),
@@ -303,6 +367,8 @@ struct Segment {
     path: PathBuf,
     /// Buffered: one commit's message goes out in a few large writes.
     writer: StreamWriter<BufWriter<File>>,
+    /// The position journal, once a commit carried positions.
+    journal: Option<File>,
     batches: Vec<RecordBatch>,
     rows: usize,
     opened: Instant,
@@ -443,37 +509,93 @@ impl Committer {
                 receipts.push(receipt);
             }
         }
-        if !fresh.is_empty() {
-            let batch = if fresh.len() == 1 {
-                fresh[0].clone()
-            } else {
-                concat_batches(&events_schema(), &fresh)?
-            };
-            if let Err(err) = self.append_to_segment(batch.clone()) {
-                // Nothing of this commit is acknowledged; its keys must not
-                // block a retry.
-                let mut log = lock(&self.log);
-                for events in &fresh {
-                    log.unstage_batch(events);
-                }
-                return Err(err);
-            }
-            let times = batch
-                .column_by_name("time")
-                .map(|c| c.as_primitive::<TimestampMicrosecondType>());
-            summary.time_range = times.and_then(|t| Some((min(t)?, max(t)?)));
-        }
         let letters: Vec<DeadLetter> = jobs
             .iter()
             .flat_map(|j| j.dead_letters.iter().cloned())
             .collect();
-        if !letters.is_empty() {
-            // Rejections are rare: they go straight to their own sealed
-            // files rather than through staging.
-            let stored = lock(&self.log).append_dead_letters(letters)?;
-            summary.dead_letters = stored;
+        let mut positions = SourcePositions::new();
+        for job in jobs {
+            positions.merge(&job.positions);
+        }
+        let result = (|| {
+            if !letters.is_empty() {
+                // Rejections are rare: they go straight to their own sealed
+                // files rather than through staging. They are durable
+                // before any position past them is.
+                summary.dead_letters = lock(&self.log).append_dead_letters(letters)?;
+            }
+            let batch = match fresh.len() {
+                0 => None,
+                1 => Some(fresh[0].clone()),
+                _ => Some(concat_batches(&events_schema(), &fresh)?),
+            };
+            if !positions.is_empty() {
+                let rows = batch.as_ref().map_or(0, RecordBatch::num_rows);
+                self.journal_positions(&positions, rows)?;
+            }
+            if let Some(batch) = batch {
+                self.append_to_segment(batch.clone())?;
+                let times = batch
+                    .column_by_name("time")
+                    .map(|c| c.as_primitive::<TimestampMicrosecondType>());
+                summary.time_range = times.and_then(|t| Some((min(t)?, max(t)?)));
+            }
+            Ok(())
+        })();
+        if let Err(err) = result {
+            // Nothing of this commit is acknowledged; its keys must not
+            // block a retry.
+            let mut log = lock(&self.log);
+            for events in &fresh {
+                log.unstage_batch(events);
+            }
+            return Err(err);
+        }
+        if !positions.is_empty() {
+            lock(&self.log).advance_positions(&positions);
         }
         Ok((receipts, summary))
+    }
+
+    /// Appends a journal line for a commit carrying `positions` that will
+    /// add `rows` rows to the segment, and syncs it. The line counts only
+    /// once the segment holds those rows (see [`read_journal`]).
+    fn journal_positions(
+        &mut self,
+        positions: &SourcePositions,
+        rows: usize,
+    ) -> Result<(), IngestError> {
+        use std::io::Write;
+        if self.segment.is_none() {
+            self.segment = Some(self.open_segment()?);
+        }
+        let Some(segment) = self.segment.as_mut() else {
+            return Ok(());
+        };
+        let path = journal_path(&segment.path);
+        if segment.journal.is_none() {
+            let file = File::options()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(IngestError::io("creating", &path))?;
+            fsio::sync_dir(&self.dir)?;
+            segment.journal = Some(file);
+        }
+        let line = format!(
+            "{{\"rows\":{},\"positions\":{}}}\n",
+            segment.rows + rows,
+            positions.to_json()
+        );
+        let Some(journal) = segment.journal.as_mut() else {
+            return Ok(());
+        };
+        journal
+            .write_all(line.as_bytes())
+            .map_err(IngestError::io("writing", &path))?;
+        journal
+            .sync_data()
+            .map_err(IngestError::io("syncing", &path))
     }
 
     fn append_to_segment(&mut self, batch: RecordBatch) -> Result<(), IngestError> {
@@ -513,6 +635,7 @@ impl Committer {
         Ok(Segment {
             path,
             writer,
+            journal: None,
             batches: Vec::new(),
             rows: 0,
             opened: Instant::now(),
@@ -546,6 +669,9 @@ fn seal_segment(
         lock(log).publish_staged(written)?;
         std::fs::remove_file(&segment.path)
             .map_err(IngestError::io("removing sealed segment", &segment.path))?;
+        // Its positions are in the log's (and so in the files just
+        // sealed); a journal left by a crash here is removed at start.
+        remove_if_present(&journal_path(&segment.path))?;
         fsio::sync_dir(dir)
     })();
     // Closing the file releases the lock.
@@ -563,15 +689,70 @@ fn open_publish_lock(dir: &Path) -> Result<File, IngestError> {
         .map_err(IngestError::io("opening", &path))
 }
 
-/// Seals every segment an earlier run left behind.
+fn remove_if_present(path: &Path) -> Result<(), IngestError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(IngestError::io("removing", path)(err)),
+    }
+}
+
+/// Seals every segment an earlier run left behind, with the positions its
+/// journal holds for rows that made it to disk.
 fn recover(log: &Mutex<EventLog>, dir: &Path) -> Result<(), IngestError> {
     for path in list_segments(dir)? {
         let batches = read_segment_batches(&path)?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let positions = read_journal(&journal_path(&path), rows)?;
         tracing::info!(segment = %path.display(), rows, "sealing staged events left by an earlier run");
+        lock(log).advance_positions(&positions);
         seal_segment(log, dir, FullSegment { path, batches })?;
     }
+    // A journal whose segment is gone was sealed already.
+    let entries = std::fs::read_dir(dir).map_err(IngestError::io("listing", dir))?;
+    for entry in entries {
+        let path = entry.map_err(IngestError::io("listing", dir))?.path();
+        if path
+            .extension()
+            .is_some_and(|e| e == STAGING_POSITIONS_EXTENSION)
+            && !path.with_extension(STAGING_EXTENSION).exists()
+        {
+            remove_if_present(&path)?;
+        }
+    }
     Ok(())
+}
+
+/// The positions of a segment's journal whose commits are on disk: a line
+/// counts if the segment holds at least the rows it names (a line is
+/// synced before its commit's rows are written). A torn last line was
+/// never acknowledged.
+pub fn read_journal(path: &Path, segment_rows: usize) -> Result<SourcePositions, IngestError> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(SourcePositions::new());
+        }
+        Err(err) => return Err(IngestError::io("reading", path)(err)),
+    };
+    let mut positions = SourcePositions::new();
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(entry) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        let rows = entry.get("rows").and_then(serde_json::Value::as_u64);
+        let held = entry
+            .get("positions")
+            .map(|p| SourcePositions::from_json(&p.to_string()));
+        match (rows, held) {
+            (Some(rows), Some(Ok(held))) if rows as usize <= segment_rows => positions.merge(&held),
+            (Some(_), Some(Ok(_))) => {}
+            _ => {
+                tracing::warn!(journal = %path.display(), "ignoring an unreadable position journal line")
+            }
+        }
+    }
+    Ok(positions)
 }
 
 /// The staging segments under `dir`, oldest first.

@@ -23,7 +23,7 @@ fn event(id: &str, day: u32, second: u32) -> AuthEvent {
 fn batch(ids: &[(&str, u32)]) -> Batch {
     Batch {
         events: ids.iter().map(|(id, day)| event(id, *day, 0)).collect(),
-        dead_letters: Vec::new(),
+        ..Batch::default()
     }
 }
 
@@ -141,4 +141,80 @@ fn a_segment_left_by_a_crash_is_sealed_up_to_its_torn_tail() {
 
 fn day(d: u32) -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap()
+}
+
+#[test]
+fn source_positions_are_durable_with_their_events_and_carried_by_sealed_files() {
+    use authtrail_schemas::SourcePositions;
+    use authtrail_schemas::positions::kafka_key;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let with_positions = |ids: &[(&str, u32)], partition: i32, next: i64| {
+        let mut positions = SourcePositions::new();
+        positions.advance(&kafka_key("auth", partition), next);
+        Batch {
+            positions,
+            ..batch(ids)
+        }
+    };
+    {
+        let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+        let stager = Stager::start(log, StagingOptions::default()).unwrap();
+        let first = stager.submit(with_positions(&[("a", 1)], 0, 10)).unwrap();
+        let second = stager
+            .submit(with_positions(&[("b", 2), ("c", 3)], 1, 7))
+            .unwrap();
+        runtime.block_on(async {
+            first.await.unwrap().unwrap();
+            second.await.unwrap().unwrap();
+        });
+        // A batch of duplicates still moves its position forward.
+        let again = stager.submit(with_positions(&[("a", 1)], 0, 11)).unwrap();
+        let receipt = runtime.block_on(again).unwrap().unwrap();
+        assert_eq!((receipt.stored, receipt.duplicates), (0, 1));
+        let held = stager.source_positions();
+        assert_eq!(held.get("kafka:auth/0"), Some(11));
+        assert_eq!(held.get("kafka:auth/1"), Some(7));
+        stager.shutdown().unwrap();
+    }
+    // Read back from the sealed files' metadata alone.
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    assert_eq!(log.source_positions().get("kafka:auth/0"), Some(11));
+    assert_eq!(log.source_positions().get("kafka:auth/1"), Some(7));
+    assert!(
+        list_segments(&dir.path().join("staging"))
+            .unwrap()
+            .is_empty(),
+        "sealed segments are removed with their journals"
+    );
+}
+
+#[test]
+fn a_journal_line_counts_only_once_its_rows_are_in_the_segment() {
+    use authtrail_ingest::staging::read_journal;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("segment.positions");
+    std::fs::write(
+        &path,
+        concat!(
+            "{\"rows\":10,\"positions\":{\"kafka:t/0\":100}}\n",
+            "{\"rows\":10,\"positions\":{\"kafka:t/1\":5}}\n",
+            "{\"rows\":25,\"positions\":{\"kafka:t/0\":250}}\n",
+            "{\"rows\":30,\"posit"
+        ),
+    )
+    .unwrap();
+    // The segment holds 20 rows: the commit that would have made 25 never
+    // reached it, so its position does not count.
+    let positions = read_journal(&path, 20).unwrap();
+    assert_eq!(positions.get("kafka:t/0"), Some(100));
+    assert_eq!(positions.get("kafka:t/1"), Some(5));
+    let all = read_journal(&path, 30).unwrap();
+    assert_eq!(all.get("kafka:t/0"), Some(250));
+    assert_eq!(
+        read_journal(&dir.path().join("missing"), 5).unwrap(),
+        Default::default()
+    );
 }

@@ -42,6 +42,11 @@ pub const STAGING_DIR: &str = "staging";
 /// Extension of a staging segment (an Arrow IPC stream of `events` rows).
 pub const STAGING_EXTENSION: &str = "arrows";
 
+/// Extension of a staging segment's position journal: one JSON line per
+/// commit that carried source positions (Kafka offsets), beside the
+/// segment of the same name.
+pub const STAGING_POSITIONS_EXTENSION: &str = "positions";
+
 /// Lock file in the staging directory. Sealing takes it exclusively while
 /// it publishes sealed files and removes their segment; a reader takes it
 /// shared while it lists files and reads segments, so that it never sees a
@@ -66,6 +71,9 @@ pub mod meta {
     pub const PREV_FILE: &str = "authtrail.prev_file";
     /// The authtrail version that wrote the file.
     pub const WRITER: &str = "authtrail.writer";
+    /// Source positions (e.g. Kafka offsets) the log held when the file was
+    /// sealed: a JSON object of stream key to next position.
+    pub const SOURCE_POSITIONS: &str = "authtrail.source_positions";
 }
 
 /// A table of the event log.

@@ -11,8 +11,10 @@ pub mod arrow_schema;
 pub mod dead_letter;
 pub mod event;
 pub mod layout;
+pub mod positions;
 
 pub use append::{AppendLog, CommitSummary};
 pub use dead_letter::DeadLetter;
 pub use event::{Action, AuthEvent, Method, Outcome, Reason};
 pub use layout::{SCHEMA_VERSION, Table};
+pub use positions::SourcePositions;

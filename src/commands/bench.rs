@@ -23,27 +23,7 @@ const BENCH_SEED: u64 = 42;
 pub fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
-    let input = args.dir.join(format!(
-        "demo-{}u-{}d-seed{BENCH_SEED}.ndjson",
-        args.users, args.days
-    ));
-    if !input.is_file() {
-        eprintln!("generating {} ...", input.display());
-        let start = BENCH_START.parse().context("bench start date")?;
-        let mut reader = DemoReader::new(DemoConfig::new(
-            args.users,
-            args.days,
-            BENCH_SEED,
-            Some(start),
-        ));
-        let temp = input.with_extension("ndjson.partial");
-        let mut writer = BufWriter::new(
-            File::create(&temp).with_context(|| format!("creating {}", temp.display()))?,
-        );
-        std::io::copy(&mut reader, &mut writer).context("writing the demo file")?;
-        writer.flush().context("writing the demo file")?;
-        std::fs::rename(&temp, &input).context("renaming the demo file")?;
-    }
+    let input = demo_file(&args.dir, args.users, args.days)?;
     let input_bytes = std::fs::metadata(&input)?.len();
     let lines = count_lines(&input)?;
     let exe = std::env::current_exe().context("locating the authtrail binary")?;
@@ -136,12 +116,30 @@ pub fn ingest(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The benchmark's demo NDJSON file under `dir`, generated once.
+pub(super) fn demo_file(dir: &Path, users: usize, days: u32) -> anyhow::Result<std::path::PathBuf> {
+    let input = dir.join(format!("demo-{users}u-{days}d-seed{BENCH_SEED}.ndjson"));
+    if !input.is_file() {
+        eprintln!("generating {} ...", input.display());
+        let start = BENCH_START.parse().context("bench start date")?;
+        let mut reader = DemoReader::new(DemoConfig::new(users, days, BENCH_SEED, Some(start)));
+        let temp = input.with_extension("ndjson.partial");
+        let mut writer = BufWriter::new(
+            File::create(&temp).with_context(|| format!("creating {}", temp.display()))?,
+        );
+        std::io::copy(&mut reader, &mut writer).context("writing the demo file")?;
+        writer.flush().context("writing the demo file")?;
+        std::fs::rename(&temp, &input).context("renaming the demo file")?;
+    }
+    Ok(input)
+}
+
 fn count_lines(path: &Path) -> anyhow::Result<u64> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(bytes.iter().filter(|&&b| b == b'\n').count() as u64)
 }
 
-fn parse_stored(summary: &str) -> anyhow::Result<u64> {
+pub(super) fn parse_stored(summary: &str) -> anyhow::Result<u64> {
     summary
         .lines()
         .find_map(|line| line.trim_start().strip_prefix("stored"))
@@ -150,7 +148,7 @@ fn parse_stored(summary: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no stored count in the ingest summary:\n{summary}"))
 }
 
-fn parquet_bytes(dir: &Path) -> anyhow::Result<u64> {
+pub(super) fn parquet_bytes(dir: &Path) -> anyhow::Result<u64> {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -171,7 +169,7 @@ fn parquet_bytes(dir: &Path) -> anyhow::Result<u64> {
 
 /// Peak resident set of the largest child waited for so far, in KiB.
 #[allow(unsafe_code)]
-fn children_peak_rss_kib() -> i64 {
+pub(super) fn children_peak_rss_kib() -> i64 {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage only writes into the struct we pass, which is
     // zero-initialised and large enough; RUSAGE_CHILDREN is a valid target.

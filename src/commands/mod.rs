@@ -3,8 +3,10 @@
 
 mod bench;
 mod bench_http;
+mod bench_kafka;
 mod demo;
 mod ingest;
+mod kafka;
 mod query;
 mod serve;
 mod verify;
@@ -17,6 +19,7 @@ use crate::cli::{BenchCommand, Cli, Command, IngestCommand};
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(IngestCommand::File(args)) => ingest::file(args),
+        Command::Ingest(IngestCommand::Kafka(args)) => kafka::ingest(args),
         Command::Query(args) => query::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args),
@@ -24,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => serve::token(args),
         Command::Bench(BenchCommand::Ingest(args)) => bench::ingest(args),
         Command::Bench(BenchCommand::Http(args)) => bench_http::run(args),
+        Command::Bench(BenchCommand::Kafka(args)) => bench_kafka::run(args),
     }
 }
 

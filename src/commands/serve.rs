@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use figment::Figment;
@@ -12,6 +13,7 @@ use figment::providers::{Env, Format, Toml};
 use authtrail_api::auth::local::LocalKey;
 use authtrail_api::{ApiConfig, AppState};
 use authtrail_ingest::adapters::AdapterOptions;
+use authtrail_ingest::kafka::{self, KafkaReport, KafkaSettings, KafkaStats};
 use authtrail_ingest::staging::Stager;
 use authtrail_ingest::store::{EventLog, LogOptions};
 
@@ -19,7 +21,7 @@ use crate::cli::{ServeArgs, TokenArgs};
 
 /// Sections of the configuration file that `AUTHTRAIL_<SECTION>__<KEY>`
 /// variables may set (other `AUTHTRAIL_*` variables are the flags').
-const SECTIONS: &[&str] = &["server", "auth", "webhook", "query", "staging"];
+const SECTIONS: &[&str] = &["server", "auth", "webhook", "query", "staging", "kafka"];
 
 /// The configuration: the file (if any), then environment variables.
 fn load_config(path: Option<&Path>) -> anyhow::Result<ApiConfig> {
@@ -39,8 +41,16 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<ApiConfig> {
             .iter()
             .any(|s| key.len() > s.len() && key.starts_with(s) && key[s.len()..].starts_with('.'))
     });
+    // The Kafka consumer's variables are the same as `ingest kafka`'s:
+    // AUTHTRAIL_KAFKA_BROKERS, AUTHTRAIL_KAFKA_GROUP, AUTHTRAIL_KAFKA_TOPICS.
+    let kafka_env = Env::prefixed("AUTHTRAIL_KAFKA_")
+        .filter(|key| {
+            ["brokers", "group", "topics"].contains(&key.as_str().to_ascii_lowercase().as_str())
+        })
+        .map(|key| format!("kafka.{}", key.as_str().to_ascii_lowercase()).into());
     figment
         .merge(env)
+        .merge(kafka_env)
         .extract::<ApiConfig>()
         .map_err(|err| anyhow::anyhow!("invalid configuration: {err}"))
 }
@@ -71,9 +81,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .context("starting the event log writer")??;
         let stager = Arc::new(stager);
         let listen = config.server.listen;
-        let state = Arc::new(
-            AppState::new(data.clone(), config, Arc::clone(&stager), &adapter_options).await?,
-        );
+        let kafka = config
+            .kafka
+            .settings()
+            .map_err(|err| anyhow::anyhow!("invalid [kafka] configuration: {err}"))?;
+        let mut state =
+            AppState::new(data.clone(), config, Arc::clone(&stager), &adapter_options).await?;
+        let consumer = match kafka {
+            Some(settings) => {
+                let stats = Arc::new(KafkaStats::default());
+                state.metrics.register_kafka(Arc::clone(&stats));
+                Some(start_consumer(
+                    settings,
+                    Arc::clone(&stager),
+                    adapter_options.clone(),
+                    stats,
+                )?)
+            }
+            None => None,
+        };
+        let state = Arc::new(state);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen} (is another server using it?)"))?;
@@ -88,6 +115,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         authtrail_api::serve(listener, state, shutdown_signal())
             .await
             .context("serving HTTP")?;
+        if let Some((stop, thread)) = consumer {
+            eprintln!("shutting down: storing and committing what the Kafka consumer read");
+            stop.store(true, Ordering::Release);
+            match tokio::task::spawn_blocking(move || thread.join()).await {
+                Ok(Ok(Ok(report))) => tracing::info!(?report, "kafka consumer stopped"),
+                Ok(Ok(Err(err))) => tracing::error!(error = %err, "kafka consumer failed"),
+                _ => tracing::error!("kafka consumer thread panicked"),
+            }
+        }
         eprintln!("shutting down: sealing staged events");
         tokio::task::spawn_blocking(move || stager.shutdown())
             .await
@@ -95,6 +131,41 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+type Consumer = (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<Result<KafkaReport, authtrail_ingest::IngestError>>,
+);
+
+/// Runs the Kafka consumer on its own thread until the returned flag is
+/// set. A consumer that fails (its writer failed) leaves the API running,
+/// its error logged and its lag growing in /metrics.
+fn start_consumer(
+    settings: KafkaSettings,
+    stager: Arc<Stager>,
+    adapter_options: AdapterOptions,
+    stats: Arc<KafkaStats>,
+) -> anyhow::Result<Consumer> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let topics: Vec<String> = settings
+        .topics
+        .iter()
+        .map(|t| format!("{}={}", t.topic, t.source))
+        .collect();
+    tracing::info!(brokers = %settings.brokers, group = %settings.group, topics = ?topics, "starting the kafka consumer");
+    let thread = std::thread::Builder::new()
+        .name("authtrail-kafka".into())
+        .spawn(move || {
+            let result = kafka::run(&settings, stager, &adapter_options, &flag, stats);
+            if let Err(err) = &result {
+                tracing::error!(error = %err, "the kafka consumer stopped");
+            }
+            result
+        })
+        .context("starting the kafka consumer")?;
+    Ok((stop, thread))
 }
 
 async fn shutdown_signal() {

@@ -10,6 +10,7 @@
 mod chain;
 pub mod fsio;
 mod parquet_io;
+mod positions;
 mod staged;
 pub mod verify;
 
@@ -25,7 +26,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use authtrail_schemas::arrow_schema::{dead_letters_to_batch, events_to_batch};
 use authtrail_schemas::layout::{self, GENESIS_SHA256, meta};
-use authtrail_schemas::{AppendLog, AuthEvent, CommitSummary, DeadLetter, Table};
+use authtrail_schemas::{AppendLog, AuthEvent, CommitSummary, DeadLetter, SourcePositions, Table};
 
 pub use chain::{Head, list_partitions, list_sealed, partition_dir, read_head, table_dir};
 pub use parquet_io::{FileOptions, footer_value, read_footer};
@@ -132,6 +133,9 @@ pub struct EventLog {
     /// craft an event id that collides with another's.
     key_seed: u64,
     partitions: HashMap<(Table, NaiveDate), Partition>,
+    /// Every durable source position (sealed or staged); each sealed file
+    /// records them all.
+    positions: SourcePositions,
     names: ulid::Generator,
     _lock: File,
 }
@@ -176,11 +180,13 @@ impl EventLog {
                 }
             }
         }
+        let positions = positions::load(&root)?;
         Ok(EventLog {
             root,
             options,
             key_seed: rand::random(),
             partitions: HashMap::new(),
+            positions,
             names: ulid::Generator::new(),
             _lock: lock,
         })
@@ -189,6 +195,17 @@ impl EventLog {
     /// The log's root directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// How far into each external stream the log holds everything.
+    pub fn source_positions(&self) -> &SourcePositions {
+        &self.positions
+    }
+
+    /// Records positions whose records are durable (sealed, staged or
+    /// dead-lettered); every file sealed from now on carries them.
+    pub fn advance_positions(&mut self, positions: &SourcePositions) {
+        self.positions.merge(positions);
     }
 
     fn key_of(&self, row: &impl LogRow) -> u128 {
@@ -320,6 +337,7 @@ impl EventLog {
             plan.prev
                 .as_ref()
                 .map_or(GENESIS_SHA256, |h| h.sha256.as_str()),
+            &self.positions,
         );
         let sealed = parquet_io::write_sealed(
             &dir,

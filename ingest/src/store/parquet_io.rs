@@ -15,8 +15,8 @@ use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, 
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use authtrail_schemas::Table;
 use authtrail_schemas::layout::{IN_PROGRESS_SUFFIX, meta};
+use authtrail_schemas::{SourcePositions, Table};
 
 use super::fsio::{self, HashingWriter};
 use crate::IngestError;
@@ -193,6 +193,7 @@ pub fn file_metadata(
     time_range: (i64, i64),
     prev_file: Option<&str>,
     prev_sha256: &str,
+    positions: &SourcePositions,
 ) -> Vec<KeyValue> {
     let mut kv = vec![
         KeyValue::new(
@@ -211,6 +212,12 @@ pub fn file_metadata(
     ];
     if let Some(prev) = prev_file {
         kv.push(KeyValue::new(meta::PREV_FILE.into(), prev.to_owned()));
+    }
+    if !positions.is_empty() {
+        kv.push(KeyValue::new(
+            meta::SOURCE_POSITIONS.into(),
+            positions.to_json(),
+        ));
     }
     kv
 }

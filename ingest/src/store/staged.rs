@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use authtrail_schemas::layout::{self, GENESIS_SHA256, MICROS_PER_DAY};
-use authtrail_schemas::{DeadLetter, Table};
+use authtrail_schemas::{DeadLetter, SourcePositions, Table};
 
 use super::chain::{self, Head};
 use super::parquet_io::{self, WrittenFile};
@@ -35,6 +35,9 @@ struct PreparedFile {
 pub struct PreparedSeal {
     root: PathBuf,
     options: parquet_io::FileOptions,
+    /// The log's positions when the seal was prepared (named): files named
+    /// later carry later positions.
+    positions: SourcePositions,
     files: Vec<PreparedFile>,
     /// Rows dropped because they were sealed already (a crash between
     /// publishing and removing their segment).
@@ -61,6 +64,7 @@ impl PreparedSeal {
     pub fn write(self) -> Result<WrittenSeal, IngestError> {
         let root = self.root;
         let options = self.options;
+        let positions = self.positions;
         let days = self
             .files
             .into_par_iter()
@@ -75,6 +79,7 @@ impl PreparedSeal {
                     file.prev
                         .as_ref()
                         .map_or(GENESIS_SHA256, |h| h.sha256.as_str()),
+                    &positions,
                 );
                 let written = parquet_io::write_in_progress(
                     &dir,
@@ -159,6 +164,7 @@ impl EventLog {
         let mut prepared = PreparedSeal {
             root: self.root.clone(),
             options: self.options.file,
+            positions: self.positions.clone(),
             files: Vec::new(),
             already_sealed: 0,
         };

@@ -1,0 +1,153 @@
+//! `authtrail bench kafka`: demo events through a real broker into the
+//! log, beside a bare consumer reading the same topic.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use authtrail_ingest::kafka::produce::{LineProducer, create_topic, read_all};
+
+use super::bench::{children_peak_rss_kib, demo_file, parquet_bytes, parse_stored};
+use super::thousands;
+use crate::cli::BenchKafkaArgs;
+
+pub fn run(args: BenchKafkaArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let input = demo_file(&args.dir, args.users, args.days)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let topic = format!("authtrail-bench-{stamp}");
+    create_topic(&args.brokers, &topic, args.partitions.max(1))?;
+
+    eprintln!("producing {} to {topic} ...", input.display());
+    let producer = LineProducer::new(&args.brokers, &topic)?;
+    let file =
+        std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?;
+    let per_message = args.events_per_message.max(1);
+    let started = Instant::now();
+    let (mut events, mut messages) = (0u64, 0u64);
+    let mut payload = Vec::new();
+    let mut in_payload = 0;
+    for line in BufReader::new(file).lines() {
+        let line = line.context("reading the demo file")?;
+        payload.extend_from_slice(line.as_bytes());
+        payload.push(b'\n');
+        in_payload += 1;
+        events += 1;
+        if in_payload == per_message {
+            producer.send(messages.to_string().as_bytes(), &payload)?;
+            messages += 1;
+            payload.clear();
+            in_payload = 0;
+        }
+    }
+    if in_payload > 0 {
+        producer.send(messages.to_string().as_bytes(), &payload)?;
+        messages += 1;
+    }
+    producer.flush()?;
+    let produce_seconds = started.elapsed().as_secs_f64();
+    drop(producer);
+    eprintln!(
+        "produced {} events in {} messages in {produce_seconds:.1} s",
+        thousands(events),
+        thousands(messages)
+    );
+
+    let started = Instant::now();
+    let (read, bytes) = read_all(&args.brokers, &topic)?;
+    let baseline_seconds = started.elapsed().as_secs_f64();
+    if read != messages {
+        bail!("the bare consumer read {read} messages of {messages}");
+    }
+    eprintln!("bare consumer: {baseline_seconds:.2} s");
+
+    let log_dir = args.dir.join("kafka-log");
+    if log_dir.exists() {
+        std::fs::remove_dir_all(&log_dir)
+            .with_context(|| format!("removing {}", log_dir.display()))?;
+    }
+    let exe = std::env::current_exe().context("locating the authtrail binary")?;
+    let binding = format!("{topic}=ocsf");
+    let started = Instant::now();
+    let output = Command::new(&exe)
+        .args([
+            "ingest",
+            "kafka",
+            "--until-caught-up",
+            "--brokers",
+            &args.brokers,
+        ])
+        .args([
+            "--group",
+            &format!("bench-{stamp}"),
+            "--topic",
+            &binding,
+            "--data",
+        ])
+        .arg(&log_dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running authtrail ingest kafka")?;
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("authtrail ingest kafka failed:\n{summary}");
+    }
+    let stored = parse_stored(&summary)?;
+    let peak_rss_mib = children_peak_rss_kib() as f64 / 1024.0;
+    let disk = parquet_bytes(&log_dir.join("events"))?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "topic: {topic} ({} partitions, {} events in {} messages, {:.1} MiB), produced at {} events/s",
+        args.partitions,
+        thousands(events),
+        thousands(messages),
+        bytes as f64 / 1048576.0,
+        thousands((events as f64 / produce_seconds) as u64)
+    )?;
+    writeln!(
+        out,
+        "| consumer | time (s) | events/s | peak RSS (MiB) | bytes on disk / event |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|")?;
+    writeln!(
+        out,
+        "| authtrail ingest kafka (durable Parquet) | {seconds:.2} | {} | {peak_rss_mib:.0} | {:.1} |",
+        thousands((stored as f64 / seconds) as u64),
+        disk as f64 / stored.max(1) as f64
+    )?;
+    writeln!(
+        out,
+        "| bare librdkafka consumer (reads only) | {baseline_seconds:.2} | {} | | |",
+        thousands((events as f64 / baseline_seconds) as u64)
+    )?;
+    writeln!(
+        out,
+        "authtrail / bare consumer speed ratio: {:.2}x",
+        baseline_seconds / seconds
+    )?;
+    writeln!(
+        out,
+        "stored {} of {} events{}",
+        thousands(stored),
+        thousands(events),
+        if stored == events {
+            " (all)"
+        } else {
+            " (MISSING SOME)"
+        }
+    )?;
+    Ok(if stored == events {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
