@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use authtrail_ingest::kafka::produce::{LineProducer, create_topic};
 
-use crate::util::Workspace;
+use crate::util::{Server, Workspace};
 
 /// The broker's address, or a panic that says how to start one.
 fn broker() -> String {
@@ -350,4 +350,67 @@ fn helpful_kafka_errors() {
     ]);
     assert_ne!(forced.code, 0);
     assert!(forced.stderr.contains("not allowed"), "{}", forced.stderr);
+}
+
+#[test]
+fn serve_consumes_kafka_beside_the_api_with_offsets_and_lag_in_metrics() {
+    let broker = broker();
+    let workspace = Workspace::new();
+    let topic = fresh_topic("serve");
+    create_topic(&broker, &topic, 2).unwrap();
+    let lines = demo_events(&workspace, 500);
+    produce(&broker, &topic, &lines);
+    let binding = format!("{topic}=ocsf");
+    let server = Server::start_with_env(
+        &workspace,
+        "[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n",
+        &[
+            ("AUTHTRAIL_KAFKA_BROKERS", broker.as_str()),
+            ("AUTHTRAIL_KAFKA_TOPICS", binding.as_str()),
+            ("AUTHTRAIL_KAFKA_GROUP", "serve-group"),
+        ],
+    );
+    let committed = |metrics: &str| -> i64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("authtrail_kafka_committed_offset{"))
+            .filter(|l| l.contains(&format!("topic=\"{topic}\"")))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let metrics = loop {
+        let metrics = reqwest::blocking::get(server.url("/metrics"))
+            .unwrap()
+            .text()
+            .unwrap();
+        if metrics.contains("authtrail_kafka_events_stored_total 500") && committed(&metrics) == 500
+        {
+            break metrics;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not consumed in time:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        metrics.contains("authtrail_kafka_messages_total 500"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE authtrail_kafka_lag_messages gauge"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "authtrail_kafka_lag_messages{{topic=\"{topic}\",partition=\"0\"}}"
+        )),
+        "{metrics}"
+    );
+    assert_eq!(server.stop(), 0);
+    assert_eq!(
+        workspace.query_number("SELECT count(*) FROM events WHERE source = 'ocsf'"),
+        500
+    );
 }

@@ -120,6 +120,15 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        // Reaching the end of a partition is how catching up is noticed,
+        // not a problem.
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::error::RDKafkaErrorCode::PartitionEOF)
+        ) {
+            return;
+        }
         tracing::warn!(target: "librdkafka", error = %error, "{reason}");
     }
 
