@@ -53,7 +53,8 @@ pub enum Command {
     /// always give the same events.
     Demo(DemoArgs),
     /// Serve the HTTP API: webhook ingest, reports, user timelines and
-    /// read-only SQL, on the event log under --data.
+    /// read-only SQL, on the event log under --data; with Kafka brokers
+    /// configured, also consume Kafka topics (as `ingest kafka` does).
     ///
     /// Listens on 127.0.0.1:8080 by default. Settings come from --config
     /// (TOML; see examples/authtrail.toml), then from AUTHTRAIL_<SECTION>__<KEY>
@@ -94,6 +95,17 @@ pub struct ServeArgs {
     /// Year of syslog timestamps (default: inferred).
     #[arg(long, env = "AUTHTRAIL_SYSLOG_YEAR")]
     pub syslog_year: Option<i32>,
+    /// Also consume Kafka from these brokers (overrides [kafka] brokers;
+    /// env AUTHTRAIL_KAFKA_BROKERS).
+    #[arg(long)]
+    pub kafka_brokers: Option<String>,
+    /// Topic to consume, TOPIC=SOURCE; repeat for several (overrides
+    /// [kafka] topics; env AUTHTRAIL_KAFKA_TOPICS).
+    #[arg(long = "kafka-topic")]
+    pub kafka_topics: Vec<String>,
+    /// Consumer group (overrides [kafka] group; env AUTHTRAIL_KAFKA_GROUP).
+    #[arg(long)]
+    pub kafka_group: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -336,6 +348,10 @@ pub struct BenchKafkaArgs {
     /// batches, as log shippers send them).
     #[arg(long, default_value_t = 1)]
     pub events_per_message: usize,
+    /// Consume the topic the previous run produced (recorded in the work
+    /// directory) instead of producing a new one.
+    #[arg(long)]
+    pub reuse_topic: bool,
 }
 
 #[derive(Debug, Args)]

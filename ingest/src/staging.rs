@@ -81,6 +81,10 @@ impl Default for StagingOptions {
 pub struct Batch {
     /// Parsed events.
     pub events: Vec<AuthEvent>,
+    /// Events already built into Arrow batches of the `events` schema (by
+    /// producers that parse in parallel and build each piece's batch
+    /// where it was parsed).
+    pub record_batches: Vec<RecordBatch>,
     /// Rejected records.
     pub dead_letters: Vec<DeadLetter>,
     /// Where the source stands once this batch is stored (e.g. the Kafka
@@ -126,7 +130,7 @@ pub type CommitResult = Result<Receipt, Arc<IngestError>>;
 /// events are freed where they were allocated, and the commit thread only
 /// deduplicates, writes and syncs).
 struct Job {
-    events: Option<RecordBatch>,
+    events: Vec<RecordBatch>,
     dead_letters: Vec<DeadLetter>,
     positions: SourcePositions,
     reply: tokio::sync::oneshot::Sender<CommitResult>,
@@ -134,7 +138,7 @@ struct Job {
 
 impl Job {
     fn event_count(&self) -> usize {
-        self.events.as_ref().map_or(0, RecordBatch::num_rows)
+        self.events.iter().map(RecordBatch::num_rows).sum()
     }
 }
 
@@ -249,7 +253,13 @@ impl Stager {
         batch: Batch,
         wait: bool,
     ) -> Result<tokio::sync::oneshot::Receiver<CommitResult>, SubmitError> {
-        let size = batch.events.len() + batch.dead_letters.len();
+        let size = batch.events.len()
+            + batch
+                .record_batches
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>()
+            + batch.dead_letters.len();
         let before = loop {
             let before = self.queued.fetch_add(size, Ordering::AcqRel);
             if before == 0 || before + size <= self.options.max_queued_events {
@@ -264,18 +274,17 @@ impl Stager {
             }
             std::thread::sleep(Duration::from_millis(2));
         };
-        let events = if batch.events.is_empty() {
-            None
-        } else {
+        let mut events = batch.record_batches;
+        if !batch.events.is_empty() {
             let rows: Vec<&AuthEvent> = batch.events.iter().collect();
             match events_to_batch(&rows, Utc::now().timestamp_micros()) {
-                Ok(events) => Some(events),
+                Ok(built) => events.push(built),
                 Err(err) => {
                     self.queued.fetch_sub(size, Ordering::AcqRel);
                     return Err(SubmitError::Encoding(err.to_string()));
                 }
             }
-        };
+        }
         drop(batch.events);
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
@@ -493,11 +502,11 @@ impl Committer {
                     dead_letters: job.dead_letters.len() as u64,
                     ..Receipt::default()
                 };
-                if let Some(events) = &job.events {
+                for events in &job.events {
                     let accepted = log.stage_batch(events)?;
                     let stored = accepted.iter().filter(|&&keep| keep).count();
-                    receipt.stored = stored as u64;
-                    receipt.duplicates = (accepted.len() - stored) as u64;
+                    receipt.stored += stored as u64;
+                    receipt.duplicates += (accepted.len() - stored) as u64;
                     if stored == accepted.len() {
                         fresh.push(events.clone());
                     } else if stored > 0 {

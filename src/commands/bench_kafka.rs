@@ -21,46 +21,33 @@ pub fn run(args: BenchKafkaArgs) -> anyhow::Result<ExitCode> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    let topic = format!("authtrail-bench-{stamp}");
-    create_topic(&args.brokers, &topic, args.partitions.max(1))?;
-
-    eprintln!("producing {} to {topic} ...", input.display());
-    let producer = LineProducer::new(&args.brokers, &topic)?;
-    let file =
-        std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?;
-    let per_message = args.events_per_message.max(1);
-    let started = Instant::now();
-    let (mut events, mut messages) = (0u64, 0u64);
-    let mut payload = Vec::new();
-    let mut in_payload = 0;
-    for line in BufReader::new(file).lines() {
-        let line = line.context("reading the demo file")?;
-        payload.extend_from_slice(line.as_bytes());
-        payload.push(b'\n');
-        in_payload += 1;
-        events += 1;
-        if in_payload == per_message {
-            producer.send(messages.to_string().as_bytes(), &payload)?;
-            messages += 1;
-            payload.clear();
-            in_payload = 0;
+    let record = args.dir.join("kafka-topic.txt");
+    let (topic, events, messages) = if args.reuse_topic {
+        let text = std::fs::read_to_string(&record).with_context(|| {
+            format!(
+                "reading {} (run once without --reuse-topic)",
+                record.display()
+            )
+        })?;
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        match fields.as_slice() {
+            [topic, events, messages] => (
+                (*topic).to_owned(),
+                events.parse().context("events in the topic record")?,
+                messages.parse().context("messages in the topic record")?,
+            ),
+            _ => bail!("{} is not a topic record", record.display()),
         }
-    }
-    if in_payload > 0 {
-        producer.send(messages.to_string().as_bytes(), &payload)?;
-        messages += 1;
-    }
-    producer.flush()?;
-    let produce_seconds = started.elapsed().as_secs_f64();
-    drop(producer);
-    eprintln!(
-        "produced {} events in {} messages in {produce_seconds:.1} s",
-        thousands(events),
-        thousands(messages)
-    );
-
+    } else {
+        let topic = format!("authtrail-bench-{stamp}");
+        let (events, messages) = produce(&args, &input, &topic)?;
+        std::fs::write(&record, format!("{topic} {events} {messages}\n"))
+            .with_context(|| format!("writing {}", record.display()))?;
+        (topic, events, messages)
+    };
+    let brokers = args.brokers.clone();
     let started = Instant::now();
-    let (read, bytes) = read_all(&args.brokers, &topic)?;
+    let (read, bytes) = read_all(&brokers, &topic, messages)?;
     let baseline_seconds = started.elapsed().as_secs_f64();
     if read != messages {
         bail!("the bare consumer read {read} messages of {messages}");
@@ -81,7 +68,7 @@ pub fn run(args: BenchKafkaArgs) -> anyhow::Result<ExitCode> {
             "kafka",
             "--until-caught-up",
             "--brokers",
-            &args.brokers,
+            &brokers,
         ])
         .args([
             "--group",
@@ -106,12 +93,10 @@ pub fn run(args: BenchKafkaArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "topic: {topic} ({} partitions, {} events in {} messages, {:.1} MiB), produced at {} events/s",
-        args.partitions,
+        "broker {brokers}, topic {topic} ({} events in {} messages, {:.1} MiB)",
         thousands(events),
         thousands(messages),
         bytes as f64 / 1048576.0,
-        thousands((events as f64 / produce_seconds) as u64)
     )?;
     writeln!(
         out,
@@ -150,4 +135,50 @@ pub fn run(args: BenchKafkaArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Produces the demo file to a new topic, `events_per_message` lines a
+/// message. Returns events and messages.
+fn produce(
+    args: &BenchKafkaArgs,
+    input: &std::path::Path,
+    topic: &str,
+) -> anyhow::Result<(u64, u64)> {
+    let brokers = &args.brokers;
+    create_topic(brokers, topic, args.partitions.max(1))?;
+    eprintln!("producing {} to {topic} ...", input.display());
+    let producer = LineProducer::new(brokers, topic)?;
+    let file =
+        std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let per_message = args.events_per_message.max(1);
+    let started = Instant::now();
+    let (mut events, mut messages) = (0u64, 0u64);
+    let mut payload = Vec::new();
+    let mut in_payload = 0;
+    for line in BufReader::new(file).lines() {
+        let line = line.context("reading the demo file")?;
+        payload.extend_from_slice(line.as_bytes());
+        payload.push(b'\n');
+        in_payload += 1;
+        events += 1;
+        if in_payload == per_message {
+            producer.send(messages.to_string().as_bytes(), &payload)?;
+            messages += 1;
+            payload.clear();
+            in_payload = 0;
+        }
+    }
+    if in_payload > 0 {
+        producer.send(messages.to_string().as_bytes(), &payload)?;
+        messages += 1;
+    }
+    producer.flush()?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "produced {} events in {} messages in {seconds:.1} s ({} events/s)",
+        thousands(events),
+        thousands(messages),
+        thousands((events as f64 / seconds) as u64)
+    );
+    Ok((events, messages))
 }

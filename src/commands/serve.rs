@@ -60,6 +60,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    if let Some(brokers) = args.kafka_brokers {
+        config.kafka.brokers = Some(brokers);
+    }
+    if !args.kafka_topics.is_empty() {
+        config.kafka.topics = authtrail_api::config::TopicList::Many(args.kafka_topics);
+    }
+    if let Some(group) = args.kafka_group {
+        config.kafka.group = group;
+    }
     let data = args.data.data.clone();
     let mut adapter_options = AdapterOptions {
         syslog_year: args.syslog_year,

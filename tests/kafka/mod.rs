@@ -43,6 +43,31 @@ fn produce(broker: &str, topic: &str, lines: &[String]) {
     producer.flush().unwrap();
 }
 
+/// A consumer process, killed if the test ends (or panics) before it was
+/// waited for.
+struct Consumer(Option<Child>);
+
+impl Consumer {
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().unwrap()
+    }
+    fn take(mut self) -> Child {
+        self.0.take().unwrap()
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// `authtrail ingest kafka` for `topic` (OCSF) in group `group`.
 fn consumer(
     workspace: &Workspace,
@@ -50,7 +75,7 @@ fn consumer(
     topic: &str,
     group: &str,
     extra: &[&str],
-) -> Child {
+) -> Consumer {
     let binding = format!("{topic}=ocsf");
     let mut args = vec![
         "ingest",
@@ -71,13 +96,14 @@ fn consumer(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .map(|child| Consumer(Some(child)))
         .unwrap()
 }
 
 /// Lines the consumer logs at info level, collected as they come.
-fn collect_log(child: &mut Child) -> Arc<Mutex<String>> {
+fn collect_log(consumer: &mut Consumer) -> Arc<Mutex<String>> {
     let log = Arc::new(Mutex::new(String::new()));
-    let stderr = child.stderr.take().unwrap();
+    let stderr = consumer.child().stderr.take().unwrap();
     let sink = Arc::clone(&log);
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -100,8 +126,8 @@ fn wait_for(log: &Mutex<String>, what: &str, deadline: Instant) {
     }
 }
 
-fn finish(child: Child) -> String {
-    let output = child.wait_with_output().unwrap();
+fn finish(consumer: Consumer) -> String {
+    let output = consumer.take().wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -111,9 +137,9 @@ fn finish(child: Child) -> String {
     stdout
 }
 
-fn signal(child: &Child, signal: &str) {
+fn signal(consumer: &Consumer, signal: &str) {
     let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
+        .args([signal, &consumer.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -165,11 +191,11 @@ fn sigkill_three_times_while_consuming_stores_every_event_exactly_once() {
         let wait = Duration::from_millis(1500 + state % 2500);
         std::thread::sleep(wait);
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.child().try_wait().unwrap().is_none(),
             "the consumer finished before it could be killed ({killed} kills so far)"
         );
         signal(&child, "-KILL");
-        child.wait().unwrap();
+        child.take().wait().unwrap();
         killed += 1;
         eprintln!("killed after {wait:?}");
     }

@@ -26,6 +26,8 @@ use rdkafka::message::Message as _;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
+use arrow::array::RecordBatch;
+use authtrail_schemas::arrow_schema::events_to_batch;
 use authtrail_schemas::positions::kafka_key;
 use authtrail_schemas::{AuthEvent, SourcePositions};
 
@@ -95,6 +97,9 @@ struct Shared {
     batch_messages: usize,
     batch_bytes: usize,
     pending: Mutex<Pending>,
+    /// The previous batch's buffers, emptied, for the next one: a fresh
+    /// 32 MiB buffer per batch would mostly cost page faults.
+    spare: Mutex<Pending>,
     in_flight: Mutex<Option<SyncSender<InFlight>>>,
     outstanding: Mutex<usize>,
     settled: Condvar,
@@ -321,10 +326,13 @@ impl Shared {
 
     /// Parses the pending batch and hands it to the writer.
     fn dispatch(&self) -> Result<(), IngestError> {
-        let pending = std::mem::take(&mut *lock(&self.pending));
-        if pending.messages.is_empty() {
-            return Ok(());
-        }
+        let mut pending = {
+            let mut current = lock(&self.pending);
+            if current.messages.is_empty() {
+                return Ok(());
+            }
+            std::mem::replace(&mut *current, std::mem::take(&mut *lock(&self.spare)))
+        };
         let mut offsets: HashMap<(usize, i32), i64> = HashMap::new();
         for message in &pending.messages {
             let next = offsets
@@ -336,16 +344,19 @@ impl Shared {
         for (&(topic, partition), &next) in &offsets {
             positions.advance(&kafka_key(&self.topics[topic].name, partition), next);
         }
-        let parsed = parse_messages(&self.topics, &pending, Utc::now());
+        let (parsed, record_batches) = parse_messages(&self.topics, &pending, Utc::now())?;
         self.stats
             .add(&self.stats.skipped, parsed.skipped.values().sum::<u64>());
-        let events: Vec<AuthEvent> = parsed.events.into_iter().flatten().collect();
         let batch = Batch {
-            events,
+            record_batches,
             dead_letters: parsed.dead_letters,
             positions,
+            ..Batch::default()
         };
-        drop(pending);
+        pending.messages.clear();
+        pending.payloads.clear();
+        pending.since = None;
+        *lock(&self.spare) = pending;
         // Kafka keeps what the writer cannot take yet: wait for room rather
         // than refuse.
         let answer = self
@@ -480,9 +491,16 @@ impl Shared {
     }
 }
 
-/// Parses every pending message with its topic's adapter, in parallel.
-fn parse_messages(topics: &[Topic], pending: &Pending, received_at: DateTime<Utc>) -> Parsed {
-    let pieces: Vec<Parsed> = pending
+/// Parses every pending message with its topic's adapter, in parallel;
+/// each piece's events become an Arrow batch on the thread that parsed
+/// them. The returned `Parsed` holds the dead letters and counts.
+fn parse_messages(
+    topics: &[Topic],
+    pending: &Pending,
+    received_at: DateTime<Utc>,
+) -> Result<(Parsed, Vec<RecordBatch>), IngestError> {
+    let ingested_at = received_at.timestamp_micros();
+    let pieces: Vec<(Parsed, Option<RecordBatch>)> = pending
         .messages
         .par_chunks(PARSE_CHUNK)
         .map(|chunk| {
@@ -496,16 +514,24 @@ fn parse_messages(topics: &[Topic], pending: &Pending, received_at: DateTime<Utc
                     .map(|range| &pending.payloads[range.clone()]);
                 parse_message(topic, message, body, received_at, &mut events, &mut parsed);
             }
-            parsed.event_count += events.len();
-            parsed.events.push(events);
-            parsed
+            let mut rows: Vec<&AuthEvent> = events.iter().collect();
+            rows.extend(parsed.events.iter().flatten());
+            let batch = if rows.is_empty() {
+                None
+            } else {
+                Some(events_to_batch(&rows, ingested_at)?)
+            };
+            parsed.events.clear();
+            Ok((parsed, batch))
         })
-        .collect();
+        .collect::<Result<_, IngestError>>()?;
     let mut all = Parsed::default();
-    for piece in pieces {
+    let mut batches = Vec::with_capacity(pieces.len());
+    for (piece, batch) in pieces {
         all.absorb(piece);
+        batches.extend(batch);
     }
-    all
+    Ok((all, batches))
 }
 
 /// One message: a single record takes the direct path; NDJSON, arrays and
@@ -594,6 +620,7 @@ pub fn run(
         batch_messages: settings.batch_messages.max(1),
         batch_bytes: settings.batch_bytes.max(1),
         pending: Mutex::default(),
+        spare: Mutex::default(),
         in_flight: Mutex::new(Some(sender)),
         outstanding: Mutex::new(0),
         settled: Condvar::new(),

@@ -95,54 +95,44 @@ impl LineProducer {
     }
 }
 
-/// Reads every message of `topic` from the beginning with a bare client
-/// (no group, no parsing, nothing stored): the broker's and client's own
-/// speed, the baseline of `authtrail bench kafka`. Returns messages and
-/// payload bytes.
-pub fn read_all(brokers: &str, topic: &str) -> Result<(u64, u64), IngestError> {
+/// Reads the first `expected` messages of `topic` from the beginning with a
+/// bare client (no group, no parsing, nothing stored): the broker's and
+/// client's own speed, the baseline of `authtrail bench kafka`. Returns
+/// messages and payload bytes.
+pub fn read_all(brokers: &str, topic: &str, expected: u64) -> Result<(u64, u64), IngestError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{Offset, TopicPartitionList};
+    let group = format!(
+        "authtrail-bare-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", "authtrail-bench-baseline")
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "100")
         .set("queued.max.messages.kbytes", "262144")
         .create()
         .map_err(IngestError::kafka("creating a consumer"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .map_err(IngestError::kafka("reading metadata"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic)
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    let mut tpl = TopicPartitionList::new();
-    for &partition in &partitions {
-        tpl.add_partition_offset(topic, partition, Offset::Beginning)
-            .map_err(IngestError::kafka("assigning"))?;
-    }
     consumer
-        .assign(&tpl)
-        .map_err(IngestError::kafka("assigning"))?;
-    let mut at_end = std::collections::HashSet::new();
+        .subscribe(&[topic])
+        .map_err(IngestError::kafka("subscribing"))?;
     let (mut messages, mut bytes) = (0u64, 0u64);
-    while at_end.len() < partitions.len() {
-        match consumer.poll(Duration::from_secs(10)) {
+    while messages < expected {
+        // Joining the group comes first and may take a while.
+        let wait = if messages == 0 { 60 } else { 10 };
+        match consumer.poll(Duration::from_secs(wait)) {
             Some(Ok(message)) => {
                 messages += 1;
                 bytes += message.payload_len() as u64;
             }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                at_end.insert(partition);
-            }
             Some(Err(err)) => return Err(IngestError::kafka("reading")(err)),
             None => {
                 return Err(IngestError::KafkaConfig(format!(
-                    "no message from {topic} for 10 s"
+                    "no message from {topic} for {wait} s"
                 )));
             }
         }
