@@ -24,7 +24,7 @@ fn ocsf(i: usize) -> String {
         "class_uid": 3002,
         "activity_id": 1,
         "time": 1_773_057_600_000i64 + i as i64 * 1000,
-        "status_id": if i % 3 == 0 { 2 } else { 1 },
+        "status_id": if i.is_multiple_of(3) { 2 } else { 1 },
         "metadata": {"uid": format!("mock-{i}"), "product": {"name": "idp"}},
         "user": {"email_addr": format!("user{}@example.com", i % 50)},
         "src_endpoint": {"ip": "10.0.0.1"},
