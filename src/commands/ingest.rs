@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use authtrail_ingest::adapters::{self, AdapterOptions};
+use authtrail_ingest::adapters;
 use authtrail_ingest::pipeline::{
     CountingReader, FileIngest, IngestOptions, IngestReport, Progress,
 };
@@ -22,13 +22,7 @@ use super::{progress_bar, thousands};
 use crate::cli::IngestFileArgs;
 
 pub fn file(args: IngestFileArgs) -> anyhow::Result<ExitCode> {
-    let mut options = AdapterOptions {
-        syslog_year: args.syslog_year,
-        ..AdapterOptions::default()
-    };
-    if let Some(path) = &args.mapping {
-        options.generic_mapping = Some(super::load_mapping(path)?);
-    }
+    let options = super::adapter_options(args.syslog_year, args.mapping.as_deref())?;
     let adapter = adapters::build(&args.source, &options)?;
     for path in &args.paths {
         if path != Path::new("-") && !path.is_file() {

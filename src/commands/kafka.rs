@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use authtrail_ingest::adapters::AdapterOptions;
 use authtrail_ingest::kafka::{self, KafkaReport, KafkaSettings, KafkaStats};
 use authtrail_ingest::staging::{Stager, StagingOptions};
 use authtrail_ingest::store::{EventLog, LogOptions};
@@ -18,13 +17,7 @@ use super::{progress_bar, thousands};
 use crate::cli::IngestKafkaArgs;
 
 pub fn ingest(args: IngestKafkaArgs) -> anyhow::Result<ExitCode> {
-    let mut adapter_options = AdapterOptions {
-        syslog_year: args.syslog_year,
-        ..AdapterOptions::default()
-    };
-    if let Some(path) = &args.mapping {
-        adapter_options.generic_mapping = Some(super::load_mapping(path)?);
-    }
+    let adapter_options = super::adapter_options(args.syslog_year, args.mapping.as_deref())?;
     let mut settings = KafkaSettings::new(args.brokers, args.group, args.topics);
     settings.client_options = args.options.into_iter().collect();
     settings.until_caught_up = args.until_caught_up;

@@ -31,6 +31,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The adapters' settings from the shared flags (`--syslog-year`,
+/// `--mapping`).
+pub fn adapter_options(
+    syslog_year: Option<i32>,
+    mapping: Option<&std::path::Path>,
+) -> anyhow::Result<authtrail_ingest::adapters::AdapterOptions> {
+    Ok(authtrail_ingest::adapters::AdapterOptions {
+        syslog_year,
+        generic_mapping: mapping.map(load_mapping).transpose()?,
+        ..Default::default()
+    })
+}
+
 /// Reads and checks a `generic` field-mapping file.
 pub fn load_mapping(
     path: &std::path::Path,

@@ -70,13 +70,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.kafka.group = group;
     }
     let data = args.data.data.clone();
-    let mut adapter_options = AdapterOptions {
-        syslog_year: args.syslog_year,
-        ..AdapterOptions::default()
-    };
-    if let Some(path) = &args.mapping {
-        adapter_options.generic_mapping = Some(super::load_mapping(path)?);
-    }
+    let adapter_options = super::adapter_options(args.syslog_year, args.mapping.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("authtrail-http")
