@@ -68,7 +68,8 @@ impl Drop for Consumer {
     }
 }
 
-/// `authtrail ingest kafka` for `topic` (OCSF) in group `group`.
+/// `authtrail ingest kafka` for `topic` (OCSF) in group `group`, its log
+/// on a pipe (see [`collect_log`]).
 fn consumer(
     workspace: &Workspace,
     broker: &str,
@@ -76,6 +77,41 @@ fn consumer(
     group: &str,
     extra: &[&str],
 ) -> Consumer {
+    consumer_command(workspace, broker, topic, group, extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(|child| Consumer(Some(child)))
+        .unwrap()
+}
+
+/// [`consumer`], its log appended to `log`.
+fn consumer_logging_to(
+    log: &std::path::Path,
+    workspace: &Workspace,
+    broker: &str,
+    topic: &str,
+    group: &str,
+    extra: &[&str],
+) -> Consumer {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    consumer_command(workspace, broker, topic, group, extra)
+        .stderr(file)
+        .spawn()
+        .map(|child| Consumer(Some(child)))
+        .unwrap()
+}
+
+fn consumer_command(
+    workspace: &Workspace,
+    broker: &str,
+    topic: &str,
+    group: &str,
+    extra: &[&str],
+) -> Command {
     let binding = format!("{topic}=ocsf");
     let mut args = vec![
         "ingest",
@@ -88,16 +124,17 @@ fn consumer(
         &binding,
         "-X",
         "session.timeout.ms=6000",
+        // Also the rebalance timeout: how long a join waits for members
+        // that were killed.
+        "-X",
+        "max.poll.interval.ms=15000",
     ];
     args.extend_from_slice(extra);
-    workspace
-        .command(&args)
+    let mut command = workspace.command(&args);
+    command
         .env("AUTHTRAIL_LOG", "warn,authtrail_ingest::kafka=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(|child| Consumer(Some(child)))
-        .unwrap()
+        .stdout(Stdio::piped());
+    command
 }
 
 /// Lines the consumer logs at info level, collected as they come.
@@ -176,8 +213,11 @@ fn sigkill_three_times_while_consuming_stores_every_event_exactly_once() {
     eprintln!("kill moments seeded with {seed}");
     let mut state = u64::from(seed) | 1;
     let mut killed = 0;
+    // Every run's log, to explain a failure.
+    let log = workspace.path("consumers.log");
     while killed < 3 {
-        let mut child = consumer(
+        let mut child = consumer_logging_to(
+            &log,
             &workspace,
             &broker,
             &topic,
@@ -199,11 +239,14 @@ fn sigkill_three_times_while_consuming_stores_every_event_exactly_once() {
         killed += 1;
         eprintln!("killed after {wait:?}");
     }
-    // A killed member stays in the group until its session times out, so a
-    // restarted consumer may first get only some partitions and be caught
-    // up on those: run it again until the topic is stored (at most 5 runs).
-    for _ in 0..5 {
-        let summary = finish(consumer(
+    // A killed member keeps its partitions until its session times out
+    // (6 s here): until then a restarted consumer gets only the others, is
+    // caught up on those, and exits. So wait the session out, then run
+    // consumers until the topic is stored (at most 10 runs).
+    std::thread::sleep(Duration::from_secs(7));
+    for _ in 0..10 {
+        let summary = finish(consumer_logging_to(
+            &log,
             &workspace,
             &broker,
             &topic,
@@ -214,9 +257,16 @@ fn sigkill_three_times_while_consuming_stores_every_event_exactly_once() {
         if workspace.query_number("SELECT count(*) FROM events") >= 100_000 {
             break;
         }
+        std::thread::sleep(Duration::from_secs(2));
     }
     let ids = event_ids(&workspace);
     let distinct: HashSet<&String> = ids.iter().collect();
+    if ids.len() != 100_000 {
+        eprintln!(
+            "consumer logs:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
     assert_eq!(ids.len(), 100_000, "rows in events");
     assert_eq!(distinct.len(), 100_000, "distinct event ids");
     let produced: HashSet<String> = lines
