@@ -115,5 +115,18 @@ fn print_summary(report: &KafkaReport, seconds: f64) -> anyhow::Result<()> {
         "  skipped         {:>12}  valid but not authentication events",
         thousands(report.skipped)
     )?;
+    if !report.caught_up_on.is_empty() {
+        let held: Vec<String> = report
+            .caught_up_on
+            .iter()
+            .map(|(topic, partition)| format!("{topic}/{partition}"))
+            .collect();
+        writeln!(
+            out,
+            "caught up on {} (other partitions belong to other members of the group; \
+             a member that was killed keeps its partitions until its session times out)",
+            held.join(", ")
+        )?;
+    }
     Ok(())
 }

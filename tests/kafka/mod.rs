@@ -215,7 +215,14 @@ fn sigkill_three_times_while_consuming_stores_every_event_exactly_once() {
     let mut killed = 0;
     // Every run's log, to explain a failure.
     let log = workspace.path("consumers.log");
+    let assignments = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("partition assigned")
+            .count()
+    };
     while killed < 3 {
+        let before = assignments();
         let mut child = consumer_logging_to(
             &log,
             &workspace,
@@ -225,10 +232,19 @@ fn sigkill_three_times_while_consuming_stores_every_event_exactly_once() {
             &["--until-caught-up", "--batch-messages", "4000"],
         );
         // A random moment once the consumer is reading.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while assignments() == before {
+            assert!(Instant::now() < deadline, "no partition assigned in 60 s");
+            assert!(
+                child.child().try_wait().unwrap().is_none(),
+                "the consumer exited before it was assigned a partition"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let wait = Duration::from_millis(1500 + state % 2500);
+        let wait = Duration::from_millis(400 + state % 1400);
         std::thread::sleep(wait);
         assert!(
             child.child().try_wait().unwrap().is_none(),
@@ -237,13 +253,15 @@ fn sigkill_three_times_while_consuming_stores_every_event_exactly_once() {
         signal(&child, "-KILL");
         child.take().wait().unwrap();
         killed += 1;
-        eprintln!("killed after {wait:?}");
+        eprintln!("killed {wait:?} after its assignment");
+        // The killed member keeps its partitions until its session times
+        // out (6 s here); until then the next consumer would get only the
+        // others, and could be caught up on those before it is killed.
+        std::thread::sleep(Duration::from_secs(7));
     }
-    // A killed member keeps its partitions until its session times out
-    // (6 s here): until then a restarted consumer gets only the others, is
-    // caught up on those, and exits. So wait the session out, then run
-    // consumers until the topic is stored (at most 10 runs).
-    std::thread::sleep(Duration::from_secs(7));
+    // Run consumers until the topic is stored (at most 10 runs): a
+    // member that joins while a killed one still holds partitions gets
+    // only the others.
     for _ in 0..10 {
         let summary = finish(consumer_logging_to(
             &log,
@@ -365,6 +383,10 @@ fn poison_messages_become_dead_letters_with_their_coordinates() {
         &["--until-caught-up"],
     ));
     assert!(summary.contains("dead letters"), "{summary}");
+    assert!(
+        summary.contains(&format!("caught up on {topic}/0 ")),
+        "{summary}"
+    );
     assert_eq!(workspace.query_number("SELECT count(*) FROM events"), 4);
     let letters =
         workspace.query_csv("SELECT origin, line, reason FROM dead_letters ORDER BY origin, line");

@@ -487,6 +487,12 @@ impl Shared {
                 return false;
             }
         }
+        let mut held: Vec<(String, i32)> = lock(&self.assigned)
+            .keys()
+            .map(|&(topic, partition)| (self.topics[topic].name.clone(), partition))
+            .collect();
+        held.sort();
+        self.stats.set_caught_up_on(held);
         true
     }
 }

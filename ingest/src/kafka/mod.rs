@@ -201,6 +201,9 @@ pub struct KafkaStats {
     /// Rebalances (assignments and revocations) seen.
     pub rebalances: AtomicU64,
     partitions: Mutex<BTreeMap<(String, i32), PartitionStats>>,
+    /// The partitions this member held, each read to its end, when it
+    /// found itself caught up (`until_caught_up`).
+    caught_up_on: Mutex<Vec<(String, i32)>>,
 }
 
 /// One assigned partition, as last seen.
@@ -244,6 +247,11 @@ impl KafkaStats {
         lock(&self.partitions).clone()
     }
 
+    /// Records the partitions this member held when it was caught up.
+    pub(crate) fn set_caught_up_on(&self, partitions: Vec<(String, i32)>) {
+        *lock(&self.caught_up_on) = partitions;
+    }
+
     /// Messages behind, over every assigned partition.
     pub fn total_lag(&self) -> i64 {
         lock(&self.partitions).values().map(|p| p.lag).sum()
@@ -270,6 +278,9 @@ pub struct KafkaReport {
     pub dead_letters: u64,
     /// Records skipped as not about authentication.
     pub skipped: u64,
+    /// With `until_caught_up`: the partitions read to their end. Others of
+    /// the topics belonged to other members of the group.
+    pub caught_up_on: Vec<(String, i32)>,
 }
 
 impl KafkaReport {
@@ -281,6 +292,7 @@ impl KafkaReport {
             duplicates: KafkaStats::get(&stats.duplicates),
             dead_letters: KafkaStats::get(&stats.dead_letters),
             skipped: KafkaStats::get(&stats.skipped),
+            caught_up_on: lock(&stats.caught_up_on).clone(),
         }
     }
 }
