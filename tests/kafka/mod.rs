@@ -77,11 +77,7 @@ fn consumer(
     group: &str,
     extra: &[&str],
 ) -> Consumer {
-    consumer_command(workspace, broker, topic, group, extra)
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(|child| Consumer(Some(child)))
-        .unwrap()
+    spawn_consumer(workspace, (broker, topic, group), extra, Stdio::piped())
 }
 
 /// [`consumer`], its log appended to `log`.
@@ -98,20 +94,15 @@ fn consumer_logging_to(
         .append(true)
         .open(log)
         .unwrap();
-    consumer_command(workspace, broker, topic, group, extra)
-        .stderr(file)
-        .spawn()
-        .map(|child| Consumer(Some(child)))
-        .unwrap()
+    spawn_consumer(workspace, (broker, topic, group), extra, file.into())
 }
 
-fn consumer_command(
+fn spawn_consumer(
     workspace: &Workspace,
-    broker: &str,
-    topic: &str,
-    group: &str,
+    (broker, topic, group): (&str, &str, &str),
     extra: &[&str],
-) -> Command {
+    stderr: Stdio,
+) -> Consumer {
     let binding = format!("{topic}=ocsf");
     let mut args = vec![
         "ingest",
@@ -130,11 +121,14 @@ fn consumer_command(
         "max.poll.interval.ms=15000",
     ];
     args.extend_from_slice(extra);
-    let mut command = workspace.command(&args);
-    command
+    workspace
+        .command(&args)
         .env("AUTHTRAIL_LOG", "warn,authtrail_ingest::kafka=info")
-        .stdout(Stdio::piped());
-    command
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map(|child| Consumer(Some(child)))
+        .unwrap()
 }
 
 /// Lines the consumer logs at info level, collected as they come.
