@@ -171,6 +171,11 @@ impl Stager {
         let root = log.root().to_owned();
         let dir = root.join(STAGING_DIR);
         fsio::create_dir_durable(&dir)?;
+        // The publish lock exists before any segment does: a query that
+        // finds no lock file could otherwise read a segment's rows and then
+        // list the files its first seal publishes, and see them twice.
+        drop(open_publish_lock(&dir)?);
+        fsio::sync_dir(&dir)?;
         let log = Arc::new(Mutex::new(log));
         recover(&log, &dir)?;
         let (jobs, job_receiver) = std::sync::mpsc::sync_channel::<Job>(4096);

@@ -123,7 +123,7 @@ fn print_summary(report: &KafkaReport, seconds: f64) -> anyhow::Result<()> {
             .collect();
         writeln!(
             out,
-            "caught up on {} (other partitions belong to other members of the group; \
+            "caught up on {} (partitions not named belong to other members of the group; \
              a member that was killed keeps its partitions until its session times out)",
             held.join(", ")
         )?;
