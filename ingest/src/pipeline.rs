@@ -11,10 +11,12 @@ use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use authtrail_schemas::{AppendLog, AuthEvent, CommitSummary, DeadLetter};
+use authtrail_schemas::arrow_schema::events_to_batch;
+use authtrail_schemas::{AuthEvent, CommitSummary, DeadLetter};
 
 use crate::IngestError;
 use crate::adapters::{Adapter, ParseError, util};
@@ -38,7 +40,10 @@ pub struct Parsed {
     /// Events, in input order, in the segments parsing produced them in
     /// (joining them would copy every event once more).
     pub events: Vec<Vec<AuthEvent>>,
-    /// Events in all segments.
+    /// Events already built into `events` batches, in input order, where
+    /// the pipeline builds them as it parses (file ingest).
+    pub batches: Vec<RecordBatch>,
+    /// Events in all segments and batches.
     pub event_count: usize,
     /// Rejected records.
     pub dead_letters: Vec<DeadLetter>,
@@ -53,6 +58,7 @@ impl Parsed {
     pub fn absorb(&mut self, other: Parsed) {
         self.events
             .extend(other.events.into_iter().filter(|s| !s.is_empty()));
+        self.batches.extend(other.batches);
         self.event_count += other.event_count;
         self.dead_letters.extend(other.dead_letters);
         for (kind, count) in other.skipped {
@@ -150,26 +156,47 @@ fn parse_sequential(
     parsed
 }
 
-/// Joins parsed pieces in order; events stay in their segments.
-fn concat(pieces: Vec<Parsed>) -> Parsed {
-    let mut all = Parsed::default();
-    for piece in pieces {
-        all.absorb(piece);
+/// Turns a piece's parsed events into one Arrow batch, on the thread that
+/// parsed them: the events are freed where they were allocated, while
+/// their memory is still in cache, and only the compact batch travels on.
+fn into_batch(mut parsed: Parsed, ingested_at_micros: i64) -> Result<Parsed, IngestError> {
+    let rows: Vec<&AuthEvent> = parsed.events.iter().flatten().collect();
+    if !rows.is_empty() {
+        let batch = events_to_batch(&rows, ingested_at_micros)?;
+        parsed.batches.push(batch);
     }
-    all
+    drop(rows);
+    parsed.events.clear();
+    Ok(parsed)
 }
 
-/// Parses records with `adapter`, in parallel, keeping input order.
-pub fn parse_records(
+/// Joins pieces parsed into batches, in order.
+fn concat_batches(pieces: Vec<Result<Parsed, IngestError>>) -> Result<Parsed, IngestError> {
+    let mut all = Parsed::default();
+    for piece in pieces {
+        all.absorb(piece?);
+    }
+    Ok(all)
+}
+
+/// Parses records with `adapter`, in parallel, keeping input order; the
+/// events come out as Arrow batches.
+pub fn parse_records_to_batches(
     adapter: &dyn Adapter,
     records: &[Record<'_>],
     origin: &str,
     received_at: DateTime<Utc>,
-) -> Parsed {
-    concat(
+) -> Result<Parsed, IngestError> {
+    let ingested_at = received_at.timestamp_micros();
+    concat_batches(
         records
             .par_chunks(1024)
-            .map(|chunk| parse_sequential(adapter, chunk, origin, received_at))
+            .map(|chunk| {
+                into_batch(
+                    parse_sequential(adapter, chunk, origin, received_at),
+                    ingested_at,
+                )
+            })
             .collect(),
     )
 }
@@ -199,17 +226,24 @@ fn parse_lines(
 }
 
 /// Splits a chunk of lines and parses it, piece by piece in parallel;
-/// lines that are not UTF-8 become dead letters.
-pub fn parse_chunk(
+/// lines that are not UTF-8 become dead letters. The events come out as
+/// Arrow batches, one per piece.
+pub fn parse_chunk_to_batches(
     adapter: &dyn Adapter,
     chunk: &Chunk,
     origin: &str,
     received_at: DateTime<Utc>,
-) -> Parsed {
-    concat(
+) -> Result<Parsed, IngestError> {
+    let ingested_at = received_at.timestamp_micros();
+    concat_batches(
         records::pieces(chunk, PIECE_BYTES)
             .into_par_iter()
-            .map(|(first_line, bytes)| parse_lines(adapter, first_line, bytes, origin, received_at))
+            .map(|(first_line, bytes)| {
+                into_batch(
+                    parse_lines(adapter, first_line, bytes, origin, received_at),
+                    ingested_at,
+                )
+            })
             .collect(),
     )
 }
@@ -316,7 +350,7 @@ impl Committer<'_> {
         }
         let summary = self
             .log
-            .append_segments(pending.events, pending.dead_letters)?;
+            .append_batches(&pending.batches, pending.dead_letters)?;
         self.report.records += pending.records;
         self.report.committed.absorb(&summary);
         self.stored.fetch_add(summary.stored, Ordering::Relaxed);
@@ -400,7 +434,13 @@ impl<'a> FileIngest<'a> {
                         break;
                     }
                 };
-                let parsed = parse_chunk(adapter, &chunk, origin, Utc::now());
+                let parsed = match parse_chunk_to_batches(adapter, &chunk, origin, Utc::now()) {
+                    Ok(parsed) => parsed,
+                    Err(err) => {
+                        read_result = Err(err);
+                        break;
+                    }
+                };
                 parsed_total += parsed.records;
                 // A closed channel means the committer failed; its error
                 // is reported below.
@@ -436,7 +476,8 @@ impl<'a> FileIngest<'a> {
         match records::split_document(&document) {
             Ok(records) => {
                 for batch in records.chunks(self.committer.commit_events) {
-                    let parsed = parse_records(self.adapter, batch, origin, received_at);
+                    let parsed =
+                        parse_records_to_batches(self.adapter, batch, origin, received_at)?;
                     self.parsed += parsed.records;
                     self.committer.add(parsed)?;
                 }

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use authtrail_schemas::layout::{self, GENESIS_SHA256, MICROS_PER_DAY};
-use authtrail_schemas::{DeadLetter, SourcePositions, Table};
+use authtrail_schemas::{CommitSummary, DeadLetter, SourcePositions, Table};
 
 use super::chain::{self, Head};
 use super::parquet_io::{self, WrittenFile};
@@ -23,7 +23,8 @@ use crate::IngestError;
 /// One day's file of a seal, ready to be written.
 struct PreparedFile {
     day: NaiveDate,
-    batch: RecordBatch,
+    /// (batch, row) of the file's rows among the seal's inputs, in order.
+    rows: Vec<(usize, usize)>,
     keys: Vec<u128>,
     name: String,
     prev: Option<Head>,
@@ -38,9 +39,11 @@ pub struct PreparedSeal {
     /// The log's positions when the seal was prepared (named): files named
     /// later carry later positions.
     positions: SourcePositions,
+    /// The batches the files' rows are gathered from.
+    inputs: Vec<RecordBatch>,
     files: Vec<PreparedFile>,
     /// Rows dropped because they were sealed already (a crash between
-    /// publishing and removing their segment).
+    /// publishing and removing their segment), or twice among the inputs.
     pub already_sealed: u64,
 }
 
@@ -59,21 +62,39 @@ pub struct WrittenSeal {
 }
 
 impl PreparedSeal {
-    /// Encodes and fsyncs every day's file (in parallel), without
+    /// Files the seal will write, one per day.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The first and last time of the rows to be sealed.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        self.files
+            .iter()
+            .map(|file| file.range)
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+    }
+
+    /// Gathers, encodes and fsyncs every day's file (in parallel), without
     /// publishing any.
     pub fn write(self) -> Result<WrittenSeal, IngestError> {
         let root = self.root;
         let options = self.options;
         let positions = self.positions;
+        let inputs: Vec<&RecordBatch> = self.inputs.iter().collect();
         let days = self
             .files
             .into_par_iter()
             .map(|file| {
+                // Each day's rows are copied once, from the inputs into
+                // the file's batch, on the thread that encodes it.
+                let batch = interleave_record_batch(&inputs, &file.rows)?;
+                drop(file.rows);
                 let dir = chain::partition_dir(&root, Table::Events, file.day);
                 fsio::create_dir_durable(&dir)?;
                 let metadata = parquet_io::file_metadata(
                     Table::Events,
-                    file.batch.num_rows(),
+                    batch.num_rows(),
                     file.range,
                     file.prev.as_ref().map(|h| h.file.as_str()),
                     file.prev
@@ -85,7 +106,7 @@ impl PreparedSeal {
                     &dir,
                     &file.name,
                     Table::Events,
-                    &file.batch,
+                    &batch,
                     metadata,
                     options,
                 )?;
@@ -165,6 +186,7 @@ impl EventLog {
             root: self.root.clone(),
             options: self.options.file,
             positions: self.positions.clone(),
+            inputs: batches.to_vec(),
             files: Vec::new(),
             already_sealed: 0,
         };
@@ -192,7 +214,6 @@ impl EventLog {
             return Ok(prepared);
         }
         order.sort_unstable();
-        let inputs: Vec<&RecordBatch> = batches.iter().collect();
         let mut start = 0;
         while start < order.len() {
             let day_number = order[start].0.div_euclid(MICROS_PER_DAY);
@@ -219,12 +240,11 @@ impl EventLog {
                 }
             }
             if !keep.is_empty() {
-                let batch = interleave_record_batch(&inputs, &keep)?;
                 let prev = self.partition_mut(day)?.head.clone();
                 let name = self.next_name(prev.as_ref().map(|h| h.file.as_str()));
                 prepared.files.push(PreparedFile {
                     day,
-                    batch,
+                    rows: keep,
                     keys,
                     name,
                     prev,
@@ -260,6 +280,33 @@ impl EventLog {
             partition.head = Some(head);
         }
         Ok(rows)
+    }
+
+    /// Stores `events` batches and dead letters in one group commit, as
+    /// [`AppendLog::append`](authtrail_schemas::AppendLog::append) does for
+    /// parsed events: each day's new rows sorted by time into one new
+    /// file, duplicates dropped, everything durable when it returns. Only
+    /// for a writer with nothing staged (file ingest).
+    pub fn append_batches(
+        &mut self,
+        batches: &[RecordBatch],
+        dead_letters: Vec<DeadLetter>,
+    ) -> Result<CommitSummary, IngestError> {
+        let prepared = self.prepare_staged(batches)?;
+        let mut summary = CommitSummary {
+            duplicates: prepared.already_sealed,
+            files: prepared.file_count() as u64,
+            time_range: prepared.time_range(),
+            ..CommitSummary::default()
+        };
+        let written = prepared.write()?;
+        summary.stored = self.publish_staged(written)?;
+        if !dead_letters.is_empty() {
+            let dead = authtrail_schemas::AppendLog::append(self, Vec::new(), dead_letters)?;
+            summary.dead_letters = dead.dead_letters;
+            summary.files += dead.files;
+        }
+        Ok(summary)
     }
 
     /// Stores dead letters at once, in their own sealed files. Returns how
