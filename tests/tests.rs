@@ -406,6 +406,61 @@ fn duckdb_reads_the_log_and_counts_the_same_rows() {
     assert_eq!(counts, vec![ours, failures]);
 }
 
+/// Rows out of time order in any sealed file of `ws`'s log, by DuckDB.
+fn rows_out_of_time_order(ws: &Workspace) -> u64 {
+    let script = format!(
+        "import duckdb\nc = duckdb.connect()\nglob = '{}/events/**/*.parquet'\n\
+         print(c.execute(f\"SELECT count(*) FROM (SELECT time, lag(time) OVER (PARTITION BY filename ORDER BY file_row_number) AS prev FROM read_parquet('{{glob}}', filename=true, file_row_number=true)) WHERE time < prev\").fetchone()[0])\n",
+        ws.data().display()
+    );
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3 is needed for this test");
+    assert!(
+        output.status.success(),
+        "DuckDB could not read the log: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn ordered_and_shuffled_inputs_seal_the_same_time_sorted_rows() {
+    let sorted = Workspace::new();
+    let lines = sorted.demo_lines(150, 3);
+    assert!(lines.len() > 2000, "demo too small: {}", lines.len());
+    sorted.ingest_lines("sorted.ndjson", &lines);
+    // A fixed permutation that leaves almost no two neighbours together,
+    // so that every day's file is gathered row by row.
+    let stride = 7919;
+    let shuffled_lines: Vec<String> = (0..lines.len())
+        .map(|i| lines[(i * stride) % lines.len()].clone())
+        .collect();
+    assert_ne!(
+        lines.len() % stride,
+        0,
+        "the stride must be coprime to the length"
+    );
+    let shuffled = Workspace::new();
+    shuffled.ingest_lines("shuffled.ndjson", &shuffled_lines);
+    let digest = "SELECT count(*), count(DISTINCT event_id), min(time), max(time), \
+                  sum(length(raw)), count(DISTINCT date) FROM events";
+    assert_eq!(sorted.query_csv(digest), shuffled.query_csv(digest));
+    assert_eq!(
+        sorted.query_number("SELECT count(*) FROM events"),
+        lines.len() as u64
+    );
+    for ws in [&sorted, &shuffled] {
+        assert_eq!(rows_out_of_time_order(ws), 0);
+        ws.run(&["verify"]).ok();
+    }
+}
+
 #[test]
 fn helpful_errors() {
     let ws = Workspace::new();

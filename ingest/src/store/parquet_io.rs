@@ -109,7 +109,14 @@ pub fn write_sealed(
     metadata: Vec<KeyValue>,
     options: FileOptions,
 ) -> Result<SealedFile, IngestError> {
-    let written = write_in_progress(dir, name, table, batch, metadata, options)?;
+    let written = write_in_progress(
+        dir,
+        name,
+        table,
+        std::slice::from_ref(batch),
+        metadata,
+        options,
+    )?;
     publish(dir, &written)?;
     Ok(written.sealed)
 }
@@ -124,13 +131,14 @@ pub struct WrittenFile {
     pub sealed: SealedFile,
 }
 
-/// Writes and fsyncs `batch` under the hidden in-progress name of
-/// `dir/name`. Readers and the chain ignore it until [`publish`].
+/// Writes and fsyncs `batches` (one file's rows, in order) under the
+/// hidden in-progress name of `dir/name`. Readers and the chain ignore it
+/// until [`publish`].
 pub fn write_in_progress(
     dir: &Path,
     name: &str,
     table: Table,
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
     metadata: Vec<KeyValue>,
     options: FileOptions,
 ) -> Result<WrittenFile, IngestError> {
@@ -141,9 +149,14 @@ pub fn write_in_progress(
     };
     let file = File::create(&temp_path).map_err(IngestError::io("creating", &temp_path))?;
     let props = properties(table, options, metadata)?;
-    let mut writer = ArrowWriter::try_new(HashingWriter::new(file), batch.schema(), Some(props))
-        .map_err(parquet_err)?;
-    writer.write(batch).map_err(parquet_err)?;
+    let schema = batches
+        .first()
+        .map_or_else(|| table.schema(), RecordBatch::schema);
+    let mut writer =
+        ArrowWriter::try_new(HashingWriter::new(file), schema, Some(props)).map_err(parquet_err)?;
+    for batch in batches {
+        writer.write(batch).map_err(parquet_err)?;
+    }
     let hashing = writer.into_inner().map_err(parquet_err)?;
     let (file, sha256, _) = hashing.finish();
     file.sync_all()

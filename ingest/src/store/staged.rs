@@ -86,15 +86,13 @@ impl PreparedSeal {
             .files
             .into_par_iter()
             .map(|file| {
-                // Each day's rows are copied once, from the inputs into
-                // the file's batch, on the thread that encodes it.
-                let batch = interleave_record_batch(&inputs, &file.rows)?;
+                let parts = gather(&inputs, &file.rows)?;
                 drop(file.rows);
                 let dir = chain::partition_dir(&root, Table::Events, file.day);
                 fsio::create_dir_durable(&dir)?;
                 let metadata = parquet_io::file_metadata(
                     Table::Events,
-                    batch.num_rows(),
+                    file.keys.len(),
                     file.range,
                     file.prev.as_ref().map(|h| h.file.as_str()),
                     file.prev
@@ -106,7 +104,7 @@ impl PreparedSeal {
                     &dir,
                     &file.name,
                     Table::Events,
-                    &batch,
+                    &parts,
                     metadata,
                     options,
                 )?;
@@ -120,6 +118,38 @@ impl PreparedSeal {
             .collect::<Result<Vec<_>, IngestError>>()?;
         Ok(WrittenSeal { days })
     }
+}
+
+/// Rows a run of consecutive input rows must have on average for a file
+/// to be written straight from slices of its inputs.
+const MIN_AVERAGE_RUN: usize = 32;
+
+/// A file's rows, given as (input, row) in file order, as batches to write
+/// in turn. Logs arrive mostly in time order, so a day's rows are mostly
+/// long runs of consecutive rows of one input: those are written as
+/// zero-copy slices of it. Rows scattered among the inputs are gathered
+/// into one batch (one copy), as slices of a few rows each would cost
+/// more to encode than the copy.
+fn gather(
+    inputs: &[&RecordBatch],
+    rows: &[(usize, usize)],
+) -> Result<Vec<RecordBatch>, IngestError> {
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    for &(input, row) in rows {
+        match runs.last_mut() {
+            Some((last_input, start, len)) if *last_input == input && *start + *len == row => {
+                *len += 1;
+            }
+            _ => runs.push((input, row, 1)),
+        }
+    }
+    if runs.len().saturating_mul(MIN_AVERAGE_RUN) > rows.len() {
+        return Ok(vec![interleave_record_batch(inputs, rows)?]);
+    }
+    Ok(runs
+        .into_iter()
+        .map(|(input, start, len)| inputs[input].slice(start, len))
+        .collect())
 }
 
 type KeyColumns<'a> = (
@@ -323,5 +353,73 @@ impl EventLog {
                 path: PathBuf::from(layout::partition_dir_name(day)),
                 message: format!("partition {day} was not loaded"),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use arrow::array::AsArray;
+    use chrono::DateTime;
+
+    use authtrail_schemas::arrow_schema::events_to_batch;
+    use authtrail_schemas::{Action, AuthEvent, Outcome};
+
+    use super::*;
+
+    fn batch(ids: std::ops::Range<i64>) -> RecordBatch {
+        let events: Vec<AuthEvent> = ids
+            .map(|i| {
+                let time = DateTime::from_timestamp(1_790_000_000 + i, 0).unwrap();
+                AuthEvent::new(
+                    format!("e{i}"),
+                    time,
+                    "test",
+                    Action::Login,
+                    Outcome::Success,
+                )
+            })
+            .collect();
+        events_to_batch(&events.iter().collect::<Vec<_>>(), 0).unwrap()
+    }
+
+    fn ids(batches: &[RecordBatch]) -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let column = b.column_by_name("event_id").unwrap().as_string::<i32>();
+                column
+                    .iter()
+                    .map(|v| v.unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_runs_become_slices_and_scattered_rows_one_gathered_batch() {
+        let (a, b) = (batch(0..100), batch(100..200));
+        let inputs = [&a, &b];
+
+        let in_order: Vec<(usize, usize)> = (0..100)
+            .map(|r| (0, r))
+            .chain((0..100).map(|r| (1, r)))
+            .collect();
+        let parts = gather(&inputs, &in_order).unwrap();
+        assert_eq!(parts.len(), 2, "two runs, written as two slices");
+        assert_eq!(ids(&parts), ids(&[a.clone(), b.clone()]));
+
+        let alternating: Vec<(usize, usize)> = (0..100).flat_map(|r| [(1, r), (0, r)]).collect();
+        let parts = gather(&inputs, &alternating).unwrap();
+        assert_eq!(
+            parts.len(),
+            1,
+            "runs of one row are gathered into one batch"
+        );
+        let expected: Vec<String> = (0..100)
+            .flat_map(|r| [format!("e{}", 100 + r), format!("e{r}")])
+            .collect();
+        assert_eq!(ids(&parts), expected);
     }
 }
