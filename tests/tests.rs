@@ -378,19 +378,19 @@ fn demo_is_deterministic_and_stores_attacks_with_ground_truth() {
     assert_eq!(ws.query_number("SELECT count(*) FROM events"), stored);
 }
 
-#[test]
-fn duckdb_reads_the_log_and_counts_the_same_rows() {
-    let ws = Workspace::new();
-    let lines = ws.demo_lines(100, 3);
-    ws.ingest_lines("d.ndjson", &lines);
-    let ours = ws.query_number("SELECT count(*) FROM events");
-    let failures = ws.query_number("SELECT count(*) FROM events WHERE outcome = 'failure'");
-    let script = format!(
-        "import duckdb\nc = duckdb.connect()\nglob = '{}/events/**/*.parquet'\n\
-         print(c.execute(f\"SELECT count(*) FROM read_parquet('{{glob}}', hive_partitioning=true)\").fetchone()[0])\n\
-         print(c.execute(f\"SELECT count(*) FROM read_parquet('{{glob}}', hive_partitioning=true) WHERE outcome = 'failure'\").fetchone()[0])\n",
+/// Runs each query with DuckDB over the Parquet files of `ws`'s `events`
+/// (the query's `{files}` is `read_parquet(…)` of them) and returns the
+/// single number each one answers.
+fn duckdb_numbers(ws: &Workspace, queries: &[&str]) -> Vec<u64> {
+    let files = format!(
+        "read_parquet('{}/events/**/*.parquet', hive_partitioning=true, filename=true, file_row_number=true)",
         ws.data().display()
     );
+    let mut script = String::from("import duckdb\nc = duckdb.connect()\n");
+    for query in queries {
+        let sql = query.replace("{files}", &files);
+        script.push_str(&format!("print(c.execute({sql:?}).fetchone()[0])\n"));
+    }
     let output = std::process::Command::new("python3")
         .arg("-c")
         .arg(&script)
@@ -402,31 +402,34 @@ fn duckdb_reads_the_log_and_counts_the_same_rows() {
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8_lossy(&output.stdout);
-    let counts: Vec<u64> = text.lines().map(|l| l.trim().parse().unwrap()).collect();
+    text.lines().map(|l| l.trim().parse().unwrap()).collect()
+}
+
+#[test]
+fn duckdb_reads_the_log_and_counts_the_same_rows() {
+    let ws = Workspace::new();
+    let lines = ws.demo_lines(100, 3);
+    ws.ingest_lines("d.ndjson", &lines);
+    let ours = ws.query_number("SELECT count(*) FROM events");
+    let failures = ws.query_number("SELECT count(*) FROM events WHERE outcome = 'failure'");
+    let counts = duckdb_numbers(
+        &ws,
+        &[
+            "SELECT count(*) FROM {files}",
+            "SELECT count(*) FROM {files} WHERE outcome = 'failure'",
+        ],
+    );
     assert_eq!(counts, vec![ours, failures]);
 }
 
 /// Rows out of time order in any sealed file of `ws`'s log, by DuckDB.
 fn rows_out_of_time_order(ws: &Workspace) -> u64 {
-    let script = format!(
-        "import duckdb\nc = duckdb.connect()\nglob = '{}/events/**/*.parquet'\n\
-         print(c.execute(f\"SELECT count(*) FROM (SELECT time, lag(time) OVER (PARTITION BY filename ORDER BY file_row_number) AS prev FROM read_parquet('{{glob}}', filename=true, file_row_number=true)) WHERE time < prev\").fetchone()[0])\n",
-        ws.data().display()
-    );
-    let output = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3 is needed for this test");
-    assert!(
-        output.status.success(),
-        "DuckDB could not read the log: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .unwrap()
+    duckdb_numbers(
+        ws,
+        &["SELECT count(*) FROM (SELECT time, lag(time) OVER \
+           (PARTITION BY filename ORDER BY file_row_number) AS prev FROM {files}) \
+           WHERE time < prev"],
+    )[0]
 }
 
 #[test]
