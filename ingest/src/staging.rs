@@ -131,6 +131,9 @@ pub type CommitResult = Result<Receipt, Arc<IngestError>>;
 /// deduplicates, writes and syncs).
 struct Job {
     events: Vec<RecordBatch>,
+    /// The events of a small delivery, which the commit thread builds into
+    /// one batch with those of every other small delivery of its commit.
+    small: Vec<AuthEvent>,
     dead_letters: Vec<DeadLetter>,
     positions: SourcePositions,
     reply: tokio::sync::oneshot::Sender<CommitResult>,
@@ -138,9 +141,16 @@ struct Job {
 
 impl Job {
     fn event_count(&self) -> usize {
-        self.events.iter().map(RecordBatch::num_rows).sum()
+        self.events.iter().map(RecordBatch::num_rows).sum::<usize>() + self.small.len()
     }
 }
+
+/// Deliveries of at most this many events (a single webhook call) are
+/// built into Arrow by the commit thread, one batch a commit: a batch per
+/// delivery would cost more to build, concatenate and free than the
+/// events themselves, and would be freed by another thread than the one
+/// that allocated it.
+const SMALL_DELIVERY_EVENTS: usize = 32;
 
 /// A segment handed to the sealer: its file and the batches it holds.
 struct FullSegment {
@@ -280,7 +290,10 @@ impl Stager {
             std::thread::sleep(Duration::from_millis(2));
         };
         let mut events = batch.record_batches;
-        if !batch.events.is_empty() {
+        let mut small = Vec::new();
+        if batch.events.len() <= SMALL_DELIVERY_EVENTS {
+            small = batch.events;
+        } else {
             let rows: Vec<&AuthEvent> = batch.events.iter().collect();
             match events_to_batch(&rows, Utc::now().timestamp_micros()) {
                 Ok(built) => events.push(built),
@@ -289,11 +302,13 @@ impl Stager {
                     return Err(SubmitError::Encoding(err.to_string()));
                 }
             }
+            drop(rows);
+            drop(batch.events);
         }
-        drop(batch.events);
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             events,
+            small,
             dead_letters: batch.dead_letters,
             positions: batch.positions,
             reply,
@@ -500,13 +515,31 @@ impl Committer {
         let mut receipts = Vec::with_capacity(jobs.len());
         let mut fresh: Vec<RecordBatch> = Vec::new();
         let mut summary = CommitSummary::default();
+        let small_rows: Vec<&AuthEvent> = jobs.iter().flat_map(|job| job.small.iter()).collect();
+        // Built before the log is locked: staging must not wait on it.
+        let small = if small_rows.is_empty() {
+            None
+        } else {
+            Some(events_to_batch(&small_rows, Utc::now().timestamp_micros())?)
+        };
+        drop(small_rows);
         {
             let mut log = lock(&self.log);
+            let small_accepted = match &small {
+                Some(batch) => log.stage_batch(batch)?,
+                None => Vec::new(),
+            };
+            let mut small_rest = small_accepted.as_slice();
             for job in jobs {
                 let mut receipt = Receipt {
                     dead_letters: job.dead_letters.len() as u64,
                     ..Receipt::default()
                 };
+                let (mine, rest) = small_rest.split_at(job.small.len().min(small_rest.len()));
+                small_rest = rest;
+                let stored = mine.iter().filter(|&&keep| keep).count();
+                receipt.stored += stored as u64;
+                receipt.duplicates += (mine.len() - stored) as u64;
                 for events in &job.events {
                     let accepted = log.stage_batch(events)?;
                     let stored = accepted.iter().filter(|&&keep| keep).count();
@@ -521,6 +554,17 @@ impl Committer {
                 summary.stored += receipt.stored;
                 summary.duplicates += receipt.duplicates;
                 receipts.push(receipt);
+            }
+            if let Some(batch) = small {
+                let stored = small_accepted.iter().filter(|&&keep| keep).count();
+                if stored == small_accepted.len() {
+                    fresh.push(batch);
+                } else if stored > 0 {
+                    fresh.push(filter_record_batch(
+                        &batch,
+                        &BooleanArray::from(small_accepted),
+                    )?);
+                }
             }
         }
         let letters: Vec<DeadLetter> = jobs

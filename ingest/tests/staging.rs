@@ -78,6 +78,56 @@ fn receipts_count_new_and_duplicate_events_and_shutdown_seals_them() {
 }
 
 #[test]
+fn small_and_large_deliveries_committed_together_get_their_own_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let stager = Stager::start(log, StagingOptions::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // Single deliveries are built into one batch per commit by the commit
+    // thread; a delivery of 40 events brings its own batch. Whichever way
+    // they are grouped into commits, every receipt accounts for exactly
+    // its own events, and each distinct event is stored once.
+    let large_ids: Vec<String> = (0..39).map(|i| format!("x{i}")).collect();
+    let mut large: Vec<(&str, u32)> = large_ids.iter().map(|id| (id.as_str(), 2)).collect();
+    large.push(("b", 1));
+    let deliveries: Vec<Vec<(&str, u32)>> = vec![
+        vec![("a", 1), ("b", 1), ("a", 1)],
+        vec![("c", 1)],
+        large,
+        vec![("x0", 2), ("d", 3)],
+        vec![("c", 1)],
+        vec![("e", 3)],
+    ];
+    let answers: Vec<_> = deliveries
+        .iter()
+        .map(|ids| stager.submit(batch(ids)).unwrap())
+        .collect();
+    let receipts: Vec<_> = runtime.block_on(async {
+        let mut receipts = Vec::new();
+        for answer in answers {
+            receipts.push(answer.await.unwrap().unwrap());
+        }
+        receipts
+    });
+    for (ids, receipt) in deliveries.iter().zip(&receipts) {
+        assert_eq!(
+            receipt.stored + receipt.duplicates,
+            ids.len() as u64,
+            "{ids:?}: {receipt:?}"
+        );
+    }
+    assert_eq!((receipts[0].stored, receipts[0].duplicates), (2, 1));
+    assert_eq!((receipts[4].stored, receipts[4].duplicates), (0, 1));
+    assert_eq!((receipts[5].stored, receipts[5].duplicates), (1, 0));
+    let distinct = 39 + ["a", "b", "c", "d", "e"].len() as u64;
+    assert_eq!(receipts.iter().map(|r| r.stored).sum::<u64>(), distinct);
+    stager.shutdown().unwrap();
+    assert_eq!(sealed_rows(dir.path()), distinct);
+}
+
+#[test]
 fn a_full_segment_is_sealed_while_commits_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
