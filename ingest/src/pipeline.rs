@@ -171,7 +171,7 @@ fn into_batch(mut parsed: Parsed, ingested_at_micros: i64) -> Result<Parsed, Ing
 }
 
 /// Joins pieces parsed into batches, in order.
-fn concat_batches(pieces: Vec<Result<Parsed, IngestError>>) -> Result<Parsed, IngestError> {
+fn join_pieces(pieces: Vec<Result<Parsed, IngestError>>) -> Result<Parsed, IngestError> {
     let mut all = Parsed::default();
     for piece in pieces {
         all.absorb(piece?);
@@ -188,7 +188,7 @@ pub fn parse_records_to_batches(
     received_at: DateTime<Utc>,
 ) -> Result<Parsed, IngestError> {
     let ingested_at = received_at.timestamp_micros();
-    concat_batches(
+    join_pieces(
         records
             .par_chunks(1024)
             .map(|chunk| {
@@ -235,7 +235,7 @@ pub fn parse_chunk_to_batches(
     received_at: DateTime<Utc>,
 ) -> Result<Parsed, IngestError> {
     let ingested_at = received_at.timestamp_micros();
-    concat_batches(
+    join_pieces(
         records::pieces(chunk, PIECE_BYTES)
             .into_par_iter()
             .map(|(first_line, bytes)| {

@@ -27,6 +27,19 @@ fn batch(ids: &[(&str, u32)]) -> Batch {
     }
 }
 
+/// A stager on the log at `root`, with default options.
+fn start(root: &std::path::Path) -> Stager {
+    let log = EventLog::open(root, LogOptions::default()).unwrap();
+    Stager::start(log, StagingOptions::default()).unwrap()
+}
+
+/// A runtime to await receipts on.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
 fn sealed_rows(root: &std::path::Path) -> u64 {
     let report = verify::verify(root, |_| {}).unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
@@ -36,11 +49,8 @@ fn sealed_rows(root: &std::path::Path) -> u64 {
 #[test]
 fn receipts_count_new_and_duplicate_events_and_shutdown_seals_them() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
-    let stager = Stager::start(log, StagingOptions::default()).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let stager = start(dir.path());
+    let runtime = runtime();
     let a = stager
         .submit(batch(&[("a", 1), ("b", 1), ("a", 1)]))
         .unwrap();
@@ -66,8 +76,7 @@ fn receipts_count_new_and_duplicate_events_and_shutdown_seals_them() {
 
     // A later writer knows the sealed events.
     drop(stager);
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
-    let stager = Stager::start(log, StagingOptions::default()).unwrap();
+    let stager = start(dir.path());
     let again = stager
         .submit(batch(&[("a", 1), ("c", 2), ("d", 3)]))
         .unwrap();
@@ -80,11 +89,8 @@ fn receipts_count_new_and_duplicate_events_and_shutdown_seals_them() {
 #[test]
 fn small_and_large_deliveries_committed_together_get_their_own_receipts() {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
-    let stager = Stager::start(log, StagingOptions::default()).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let stager = start(dir.path());
+    let runtime = runtime();
     // Single deliveries are built into one batch per commit by the commit
     // thread; a delivery of 40 events brings its own batch. Whichever way
     // they are grouped into commits, every receipt accounts for exactly
@@ -136,9 +142,7 @@ fn a_full_segment_is_sealed_while_commits_go_on() {
         ..StagingOptions::default()
     };
     let stager = Stager::start(log, options).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let mut stored = 0;
     for round in 0..10 {
         let ids: Vec<String> = (0..7).map(|i| format!("r{round}-{i}")).collect();
@@ -175,14 +179,11 @@ fn a_segment_left_by_a_crash_is_sealed_up_to_its_torn_tail() {
         .unwrap();
     drop(file);
 
-    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
-    let stager = Stager::start(log, StagingOptions::default()).unwrap();
+    let stager = start(dir.path());
     assert!(list_segments(&staging).unwrap().is_empty());
     assert_eq!(sealed_rows(dir.path()), 3);
     // Recovered events are known: a redelivery stores nothing.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let answer = stager.submit(batch(&[("x", 4), ("z", 5)])).unwrap();
     let receipt = runtime.block_on(answer).unwrap().unwrap();
     assert_eq!((receipt.stored, receipt.duplicates), (0, 2));
@@ -198,9 +199,7 @@ fn source_positions_are_durable_with_their_events_and_carried_by_sealed_files() 
     use authtrail_schemas::SourcePositions;
     use authtrail_schemas::positions::kafka_key;
     let dir = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let with_positions = |ids: &[(&str, u32)], partition: i32, next: i64| {
         let mut positions = SourcePositions::new();
         positions.advance(&kafka_key("auth", partition), next);
@@ -210,8 +209,7 @@ fn source_positions_are_durable_with_their_events_and_carried_by_sealed_files() 
         }
     };
     {
-        let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
-        let stager = Stager::start(log, StagingOptions::default()).unwrap();
+        let stager = start(dir.path());
         let first = stager.submit(with_positions(&[("a", 1)], 0, 10)).unwrap();
         let second = stager
             .submit(with_positions(&[("b", 2), ("c", 3)], 1, 7))
