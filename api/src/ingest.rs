@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Serialize;
 
-use authtrail_ingest::pipeline::{Parsed, parse_body};
+use authtrail_ingest::pipeline::{Parsed, into_batch, parse_body};
 use authtrail_ingest::staging::{Batch, SubmitError};
 use authtrail_schemas::Outcome;
 
@@ -28,7 +28,7 @@ use crate::auth::{self, Permission, Principal, webhook};
 use crate::error::ApiError;
 use crate::metrics::{EventLabels, SourceLabels};
 
-/// Bodies larger than this are parsed on the blocking pool, so that a big
+/// Bodies larger than this are parsed on the parsing pool, so that a big
 /// batch does not hold up the requests sharing its worker thread.
 const INLINE_PARSE_BYTES: usize = 64 << 10;
 
@@ -78,12 +78,11 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let what = format!("POST /v1/ingest/{source}");
     let result = ingest_inner(&state, &source, &headers, body).await;
     if let Err(err) = &result
         && (err.status == StatusCode::UNAUTHORIZED || err.status == StatusCode::FORBIDDEN)
     {
-        state.audit(None, &what, Err(err));
+        state.audit(None, &format!("POST /v1/ingest/{source}"), Err(err));
     }
     result
 }
@@ -107,29 +106,37 @@ async fn ingest_inner(
     let principal = authenticate(state, source, headers, &body).await?;
     let body = decompress(headers, body, state.config.server.max_decompressed_bytes)?;
     let origin = format!("http:{}:{}", principal.subject, ulid::Ulid::new());
-    let parsed = if body.len() <= INLINE_PARSE_BYTES {
-        parse(state, source, &body, &origin)?
+    // A single delivery's few events are built into Arrow by the commit
+    // thread, together with those of every other delivery of its commit.
+    // A batch is built here, on the thread that parsed it, so that its
+    // events are freed where they were allocated.
+    let (parsed, by_outcome) = if body.len() <= INLINE_PARSE_BYTES {
+        let parsed = parse(state, source, &body, &origin)?;
+        let by_outcome = count_outcomes(&parsed);
+        (parsed, by_outcome)
     } else {
         let state = Arc::clone(state);
         let source = source.to_owned();
         let origin = origin.clone();
-        tokio::task::spawn_blocking(move || parse(&state, &source, &body, &origin))
-            .await
-            .map_err(|err| ApiError::internal("parsing the batch", err))??
+        on_parsing_pool(move || {
+            let parsed = parse(&state, &source, &body, &origin)?;
+            let by_outcome = count_outcomes(&parsed);
+            let parsed = into_batch(parsed, Utc::now().timestamp_micros())
+                .map_err(|err| ApiError::internal("encoding the batch", err))?;
+            Ok((parsed, by_outcome))
+        })
+        .await?
     };
     let Parsed {
         events,
+        batches,
+        event_count,
         dead_letters,
         skipped,
         records,
-        ..
     } = parsed;
     let events: Vec<_> = events.into_iter().flatten().collect();
     // One metric update per outcome, not per event.
-    let mut by_outcome = [0u64; Outcome::ALL.len()];
-    for event in &events {
-        by_outcome[event.outcome as usize] += 1;
-    }
     for (outcome, count) in Outcome::ALL.iter().zip(by_outcome) {
         if count > 0 {
             state
@@ -158,12 +165,12 @@ async fn ingest_inner(
             reason: letter.reason.clone(),
         })
         .collect();
-    let event_count = events.len();
     let started = Instant::now();
     let answer = state
         .stager
         .submit(Batch {
             events,
+            record_batches: batches,
             dead_letters,
             ..Batch::default()
         })
@@ -212,6 +219,41 @@ fn sorted_sources(state: &SharedState) -> Vec<&'static str> {
     let mut names: Vec<&'static str> = state.adapters.keys().copied().collect();
     names.sort_unstable();
     names
+}
+
+/// Runs `work` on the parsing threads (rayon's pool, one per core, which
+/// also seals the log), not on a thread of its own: a few threads
+/// allocating and freeing batches keep the allocator's memory warm, where
+/// tokio's blocking pool spreads them over a dozen threads, each with its
+/// own heap to fault in.
+async fn on_parsing_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        // rayon aborts the process on a panic; a request must not.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|_| {
+                Err(ApiError::internal(
+                    "parsing the batch",
+                    "the parser panicked",
+                ))
+            });
+        // The request may have been dropped meanwhile.
+        let _ = done.send(outcome);
+    });
+    result
+        .await
+        .map_err(|_| ApiError::internal("parsing the batch", "the parser stopped"))?
+}
+
+/// Parsed events by outcome, for the metrics.
+fn count_outcomes(parsed: &Parsed) -> [u64; Outcome::ALL.len()] {
+    let mut by_outcome = [0u64; Outcome::ALL.len()];
+    for event in parsed.events.iter().flatten() {
+        by_outcome[event.outcome as usize] += 1;
+    }
+    by_outcome
 }
 
 fn parse(state: &SharedState, source: &str, body: &[u8], origin: &str) -> Result<Parsed, ApiError> {

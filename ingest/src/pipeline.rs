@@ -159,7 +159,7 @@ fn parse_sequential(
 /// Turns a piece's parsed events into one Arrow batch, on the thread that
 /// parsed them: the events are freed where they were allocated, while
 /// their memory is still in cache, and only the compact batch travels on.
-fn into_batch(mut parsed: Parsed, ingested_at_micros: i64) -> Result<Parsed, IngestError> {
+pub fn into_batch(mut parsed: Parsed, ingested_at_micros: i64) -> Result<Parsed, IngestError> {
     let rows: Vec<&AuthEvent> = parsed.events.iter().flatten().collect();
     if !rows.is_empty() {
         let batch = events_to_batch(&rows, ingested_at_micros)?;

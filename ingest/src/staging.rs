@@ -12,6 +12,12 @@
 //! and the removal of their segment are published together under the
 //! staging lock, so no query sees a row twice or misses one.
 //!
+//! A segment's disk space is reserved (zeros) when it is opened, sized for
+//! a full segment at the last one's bytes per row: a commit's sync then
+//! only flushes data, instead of waiting for a file-system journal commit
+//! for every size change. Readers take the zeros after the last message
+//! as the stream's end; a segment that used its reservation is sealed.
+//!
 //! A crash loses nothing acknowledged: on start, segments left behind are
 //! read back (up to a torn, unacknowledged tail) and sealed before anything
 //! new is accepted. Sealing is idempotent, so a crash after the Parquet
@@ -27,7 +33,7 @@
 //! log's positions into every file's metadata.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
@@ -36,7 +42,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{concat_batches, filter_record_batch, max, min};
+use arrow::compute::{filter_record_batch, max, min};
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
@@ -63,6 +69,9 @@ pub struct StagingOptions {
     pub max_queued_events: usize,
     /// Most events one group commit takes.
     pub max_commit_events: usize,
+    /// Most bytes of disk reserved for one segment (see
+    /// [`fsio::reserve`]); a segment is sealed once it has used them.
+    pub max_segment_bytes: u64,
 }
 
 impl Default for StagingOptions {
@@ -72,6 +81,7 @@ impl Default for StagingOptions {
             seal_interval: Duration::from_secs(120),
             max_queued_events: 1_000_000,
             max_commit_events: 100_000,
+            max_segment_bytes: 256 << 20,
         }
     }
 }
@@ -158,6 +168,13 @@ struct FullSegment {
     batches: Vec<RecordBatch>,
 }
 
+/// The space reserved for a segment is sized for `seal_events` rows at the
+/// last segment's bytes per row plus this share, between these bounds.
+const RESERVE_MARGIN_PERCENT: u64 = 25;
+const MIN_SEGMENT_BYTES: u64 = 1 << 20;
+/// Bytes per row assumed before a segment has been filled.
+const INITIAL_ROW_BYTES: u64 = 1024;
+
 /// The position journal beside a segment.
 fn journal_path(segment: &Path) -> PathBuf {
     segment.with_extension(STAGING_POSITIONS_EXTENSION)
@@ -205,6 +222,7 @@ impl Stager {
             commits: commits.clone(),
             full,
             segment: None,
+            row_bytes: INITIAL_ROW_BYTES,
         };
         let commit_thread = std::thread::Builder::new()
             .name("authtrail-commit".into())
@@ -400,7 +418,18 @@ struct Segment {
     journal: Option<File>,
     batches: Vec<RecordBatch>,
     rows: usize,
+    /// Bytes written (the stream's end) and bytes reserved on disk.
+    bytes: u64,
+    reserved: u64,
     opened: Instant,
+}
+
+impl Segment {
+    fn is_full(&self, options: &StagingOptions) -> bool {
+        self.rows >= options.seal_events
+            || self.bytes >= self.reserved
+            || self.opened.elapsed() >= options.seal_interval
+    }
 }
 
 struct Committer {
@@ -411,6 +440,9 @@ struct Committer {
     commits: tokio::sync::broadcast::Sender<CommitSummary>,
     full: SyncSender<FullSegment>,
     segment: Option<Segment>,
+    /// Encoded bytes per row of the last full segment, to size the next
+    /// one's reservation.
+    row_bytes: u64,
 }
 
 impl Committer {
@@ -449,10 +481,11 @@ impl Committer {
                     return Err(err);
                 }
             }
-            if self.segment.as_ref().is_some_and(|s| {
-                s.rows >= self.options.seal_events
-                    || s.opened.elapsed() >= self.options.seal_interval
-            }) {
+            if self
+                .segment
+                .as_ref()
+                .is_some_and(|s| s.is_full(&self.options))
+            {
                 self.finish_segment();
             }
         }
@@ -465,6 +498,9 @@ impl Committer {
         let Some(segment) = self.segment.take() else {
             return;
         };
+        if segment.rows > 0 {
+            self.row_bytes = (segment.bytes / segment.rows as u64).max(1);
+        }
         drop(segment.writer);
         let full = FullSegment {
             path: segment.path,
@@ -582,21 +618,13 @@ impl Committer {
                 // before any position past them is.
                 summary.dead_letters = lock(&self.log).append_dead_letters(letters)?;
             }
-            let batch = match fresh.len() {
-                0 => None,
-                1 => Some(fresh[0].clone()),
-                _ => Some(concat_batches(&events_schema(), &fresh)?),
-            };
             if !positions.is_empty() {
-                let rows = batch.as_ref().map_or(0, RecordBatch::num_rows);
+                let rows = fresh.iter().map(RecordBatch::num_rows).sum();
                 self.journal_positions(&positions, rows)?;
             }
-            if let Some(batch) = batch {
-                self.append_to_segment(batch.clone())?;
-                let times = batch
-                    .column_by_name("time")
-                    .map(|c| c.as_primitive::<TimestampMicrosecondType>());
-                summary.time_range = times.and_then(|t| Some((min(t)?, max(t)?)));
+            if !fresh.is_empty() {
+                self.append_to_segment(&fresh)?;
+                summary.time_range = time_range(&fresh);
             }
             Ok(())
         })();
@@ -656,7 +684,10 @@ impl Committer {
             .map_err(IngestError::io("syncing", &path))
     }
 
-    fn append_to_segment(&mut self, batch: RecordBatch) -> Result<(), IngestError> {
+    /// Appends a commit's batches to the segment, each as its own IPC
+    /// message (concatenating them first would copy every row once more
+    /// on this, the one commit thread), with one flush and one sync.
+    fn append_to_segment(&mut self, batches: &[RecordBatch]) -> Result<(), IngestError> {
         if self.segment.is_none() {
             self.segment = Some(self.open_segment()?);
         }
@@ -664,19 +695,23 @@ impl Committer {
             return Ok(());
         };
         let path = segment.path.clone();
-        segment.writer.write(&batch)?;
+        for batch in batches {
+            segment.writer.write(batch)?;
+        }
         segment
             .writer
             .flush()
             .map_err(|err| IngestError::io("writing", &path)(std::io::Error::other(err)))?;
-        segment
-            .writer
-            .get_mut()
-            .get_ref()
-            .sync_data()
+        let file = segment.writer.get_mut().get_mut();
+        file.sync_data()
             .map_err(IngestError::io("syncing", &path))?;
-        segment.rows += batch.num_rows();
-        segment.batches.push(batch);
+        segment.bytes = file
+            .stream_position()
+            .map_err(IngestError::io("reading the position in", &path))?;
+        for batch in batches {
+            segment.rows += batch.num_rows();
+            segment.batches.push(batch.clone());
+        }
         Ok(())
     }
 
@@ -685,6 +720,18 @@ impl Committer {
             .dir
             .join(format!("{}.{STAGING_EXTENSION}", ulid::Ulid::new()));
         let file = File::create(&path).map_err(IngestError::io("creating", &path))?;
+        let reserved = (self.options.seal_events as u64)
+            .saturating_mul(self.row_bytes)
+            .saturating_mul(100 + RESERVE_MARGIN_PERCENT)
+            / 100;
+        let reserved = reserved.clamp(
+            MIN_SEGMENT_BYTES,
+            self.options.max_segment_bytes.max(MIN_SEGMENT_BYTES),
+        );
+        fsio::reserve(&file, reserved).map_err(IngestError::io("reserving space for", &path))?;
+        // The reservation's metadata is synced here, once, and not by
+        // the first commit's sync.
+        file.sync_all().map_err(IngestError::io("syncing", &path))?;
         let writer =
             StreamWriter::try_new(BufWriter::with_capacity(1 << 20, file), &events_schema())?;
         // The segment's name must be durable before anything in it is
@@ -696,9 +743,24 @@ impl Committer {
             journal: None,
             batches: Vec::new(),
             rows: 0,
+            bytes: 0,
+            reserved,
             opened: Instant::now(),
         })
     }
+}
+
+/// The earliest and latest event time among `batches`.
+fn time_range(batches: &[RecordBatch]) -> Option<(i64, i64)> {
+    batches
+        .iter()
+        .filter_map(|batch| {
+            let times = batch
+                .column_by_name("time")?
+                .as_primitive::<TimestampMicrosecondType>();
+            Some((min(times)?, max(times)?))
+        })
+        .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)))
 }
 
 /// Seals one segment's events into Parquet and removes the segment, both

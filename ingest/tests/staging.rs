@@ -1,6 +1,7 @@
 //! The group-commit stager against the real file system: receipts of
 //! concurrent producers, deduplication against staged and sealed events,
-//! sealing on shutdown, and recovery of a segment with a torn tail.
+//! sealing on shutdown, and recovery of a segment with a torn tail or
+//! with the unused space reserved after its last commit.
 
 #![allow(clippy::unwrap_used)]
 
@@ -188,6 +189,47 @@ fn a_segment_left_by_a_crash_is_sealed_up_to_its_torn_tail() {
     let receipt = runtime.block_on(answer).unwrap().unwrap();
     assert_eq!((receipt.stored, receipt.duplicates), (0, 2));
     stager.shutdown().unwrap();
+}
+
+#[test]
+fn a_segment_with_reserved_space_is_recovered_to_its_last_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let options = StagingOptions {
+        // About a megabyte reserved.
+        seal_events: 1000,
+        ..StagingOptions::default()
+    };
+    let stager = Stager::start(log, options).unwrap();
+    for round in 0..3 {
+        let ids: Vec<String> = (0..5).map(|i| format!("k{round}-{i}")).collect();
+        let pairs: Vec<(&str, u32)> = ids.iter().map(|id| (id.as_str(), 6)).collect();
+        let answer = stager.submit(batch(&pairs)).unwrap();
+        assert_eq!(runtime.block_on(answer).unwrap().unwrap().stored, 5);
+    }
+    // What a crash now would leave: the segment as it is on disk, its
+    // reserved space still zeros after the three commits.
+    let staging = dir.path().join("staging");
+    let segments = list_segments(&staging).unwrap();
+    assert_eq!(segments.len(), 1);
+    let on_disk = std::fs::read(&segments[0]).unwrap();
+    let written = on_disk.iter().rposition(|&b| b != 0).unwrap() + 1;
+    assert!(
+        on_disk.len() >= 1 << 20 && written < on_disk.len() / 2,
+        "space is reserved ahead of the commits: {written} of {} bytes written",
+        on_disk.len()
+    );
+    let copy = crashed.path().join("staging");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::write(copy.join(segments[0].file_name().unwrap()), &on_disk).unwrap();
+    stager.shutdown().unwrap();
+
+    let recovered = start(crashed.path());
+    assert!(list_segments(&copy).unwrap().is_empty());
+    assert_eq!(sealed_rows(crashed.path()), 15);
+    recovered.shutdown().unwrap();
 }
 
 fn day(d: u32) -> chrono::NaiveDate {

@@ -81,14 +81,25 @@ fn demo_lines(users: usize, days: u32) -> anyhow::Result<Vec<String>> {
     Ok(text.lines().map(str::to_owned).collect())
 }
 
-fn signed(client: &reqwest::Client, url: &str, body: String) -> reqwest::RequestBuilder {
+/// A delivery ready to send: its body and its signature header.
+struct Signed {
+    body: bytes::Bytes,
+    signature: String,
+}
+
+/// Signs every body before the clock starts, as a replaying load generator
+/// (wrk, say) prepares its requests: the figures are then the server's,
+/// not the generator's. The server still verifies every signature, and
+/// the replay window (5 minutes) is far longer than a phase.
+fn sign_all(bodies: Vec<String>) -> Vec<Signed> {
     let now = chrono::Utc::now().timestamp();
-    let signature = authtrail_api::auth::webhook::sign(SECRET.as_bytes(), now, body.as_bytes());
-    client
-        .post(url)
-        .header("x-authtrail-signature", signature)
-        .header("content-type", "application/x-ndjson")
-        .body(body)
+    bodies
+        .into_iter()
+        .map(|body| Signed {
+            signature: authtrail_api::auth::webhook::sign(SECRET.as_bytes(), now, body.as_bytes()),
+            body: bytes::Bytes::from(body),
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -174,7 +185,7 @@ async fn load(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()?;
-    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let queue = Arc::new(std::sync::Mutex::new(sign_all(bodies)));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections.max(1) {
@@ -185,11 +196,18 @@ async fn load(
             let mut stored = 0u64;
             let mut latencies = Vec::new();
             loop {
-                let body = queue.lock().map_err(|_| anyhow::anyhow!("queue"))?.pop();
-                let Some(body) = body else { break };
+                let delivery = queue.lock().map_err(|_| anyhow::anyhow!("queue"))?.pop();
+                let Some(delivery) = delivery else { break };
                 loop {
                     let sent = Instant::now();
-                    let response = signed(&client, &url, body.clone()).send().await?;
+                    let response = client
+                        .post(&url)
+                        .header("x-authtrail-signature", &delivery.signature)
+                        .header("content-type", "application/x-ndjson")
+                        // A clone of `Bytes` shares the buffer.
+                        .body(delivery.body.clone())
+                        .send()
+                        .await?;
                     let status = response.status();
                     let bytes = response.bytes().await?;
                     if status == 503 {
