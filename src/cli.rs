@@ -377,6 +377,10 @@ pub struct BenchHttpArgs {
     /// Concurrent keep-alive connections posting single events.
     #[arg(long, default_value_t = 64)]
     pub single_connections: usize,
+    /// The authtrail binary to run as the server (default: this one). To
+    /// compare two builds' servers under the same load generator.
+    #[arg(long, value_name = "PATH")]
+    pub server: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -113,7 +113,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)?;
-    let exe = std::env::current_exe().context("locating the authtrail binary")?;
+    let exe = match &args.server {
+        Some(server) => server.clone(),
+        None => std::env::current_exe().context("locating the authtrail binary")?,
+    };
     eprintln!("generating demo events ...");
     let lines = Arc::new(demo_lines(args.users, args.days)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
