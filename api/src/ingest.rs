@@ -106,9 +106,9 @@ async fn ingest_inner(
     let principal = authenticate(state, source, headers, &body).await?;
     let body = decompress(headers, body, state.config.server.max_decompressed_bytes)?;
     let origin = format!("http:{}:{}", principal.subject, ulid::Ulid::new());
-    // A single delivery's few events are built into Arrow by the commit
-    // thread, together with those of every other delivery of its commit.
-    // A batch is built here, on the thread that parsed it, so that its
+    // A small body's events go to the stager as they are (it builds one
+    // Arrow batch for all of a commit's single deliveries). A large
+    // body's batch is built on the thread that parsed it, so that its
     // events are freed where they were allocated.
     let (parsed, by_outcome) = if body.len() <= INLINE_PARSE_BYTES {
         let parsed = parse(state, source, &body, &origin)?;

@@ -4,9 +4,10 @@
 //! Sealing a Parquet file per small commit would bury the log in tiny files,
 //! so a [`Stager`] group-commits instead: one thread takes every batch that
 //! is queued, drops events already in the log or already staged, appends
-//! the rest as one Arrow IPC message to the current staging segment
-//! (`<root>/staging/<ULID>.arrows`), fsyncs it, and only then answers each
-//! producer. Staged rows are visible to queries at once (the query crate
+//! the rest to the current staging segment (`<root>/staging/<ULID>.arrows`,
+//! an Arrow IPC stream: one message per producer's batch, and one for all
+//! the commit's single deliveries), fsyncs it once, and only then answers
+//! each producer. Staged rows are visible to queries at once (the query crate
 //! reads the segments beside the sealed files). A second thread seals full
 //! segments into the usual day-partitioned Parquet files; the sealed files
 //! and the removal of their segment are published together under the
