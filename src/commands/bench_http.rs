@@ -196,15 +196,13 @@ async fn load(
     bodies: Vec<String>,
     connections: usize,
 ) -> anyhow::Result<(f64, u64, Vec<Duration>)> {
-    let authority = url
+    let rest = url
         .strip_prefix("http://")
-        .and_then(|rest| rest.split('/').next())
-        .with_context(|| format!("not an http:// URL: {url}"))?
-        .to_owned();
-    let path = url
-        .strip_prefix("http://")
-        .and_then(|rest| rest.find('/').map(|at| rest[at..].to_owned()))
-        .unwrap_or_else(|| "/".to_owned());
+        .with_context(|| format!("not an http:// URL: {url}"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (rest[..at].to_owned(), rest[at..].to_owned()),
+        None => (rest.to_owned(), "/".to_owned()),
+    };
     let address: std::net::SocketAddr = authority
         .parse()
         .with_context(|| format!("the server's address {authority}"))?;
