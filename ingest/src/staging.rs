@@ -43,9 +43,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::buffer::Buffer;
 use arrow::compute::{filter_record_batch, max, min};
 use arrow::datatypes::TimestampMicrosecondType;
-use arrow::ipc::reader::StreamReader;
+use arrow::ipc::reader::{StreamDecoder, StreamReader};
 use arrow::ipc::writer::StreamWriter;
 use chrono::Utc;
 
@@ -163,10 +164,17 @@ impl Job {
 /// that allocated it.
 const SMALL_DELIVERY_EVENTS: usize = 32;
 
-/// A segment handed to the sealer: its file and the batches it holds.
+/// A segment handed to the sealer: its file and the rows committed to it.
+///
+/// The rows are read back from the file (the page cache, just written)
+/// rather than kept in memory since their commit: holding a whole segment
+/// of small per-commit batches doubled the server's memory, and every
+/// segment's worth was fresh memory the kernel had to fault in and zero.
 struct FullSegment {
     path: PathBuf,
-    batches: Vec<RecordBatch>,
+    rows: usize,
+    /// Where the last commit's data ends (the reserved zeros follow).
+    bytes: u64,
 }
 
 /// The space reserved for a segment is sized for `seal_events` rows at the
@@ -242,7 +250,10 @@ impl Stager {
             .name("authtrail-seal".into())
             .spawn(move || {
                 for segment in full_receiver {
-                    if let Err(err) = seal_segment(&seal_log, &seal_dir, segment) {
+                    let sealed = read_full_segment(&segment).and_then(|batches| {
+                        seal_segment(&seal_log, &seal_dir, &segment.path, &batches)
+                    });
+                    if let Err(err) = sealed {
                         // The segment stays on disk and is sealed at the
                         // next start; staged rows stay visible meanwhile.
                         seal_failed.store(true, Ordering::Release);
@@ -417,7 +428,6 @@ struct Segment {
     writer: StreamWriter<BufWriter<File>>,
     /// The position journal, once a commit carried positions.
     journal: Option<File>,
-    batches: Vec<RecordBatch>,
     rows: usize,
     /// Bytes written (the stream's end) and bytes reserved on disk.
     bytes: u64,
@@ -505,7 +515,8 @@ impl Committer {
         drop(segment.writer);
         let full = FullSegment {
             path: segment.path,
-            batches: segment.batches,
+            rows: segment.rows,
+            bytes: segment.bytes,
         };
         // A closed channel means the sealer failed; its error is reported
         // when the threads are joined, and the segment stays on disk to be
@@ -709,10 +720,7 @@ impl Committer {
         segment.bytes = file
             .stream_position()
             .map_err(IngestError::io("reading the position in", &path))?;
-        for batch in batches {
-            segment.rows += batch.num_rows();
-            segment.batches.push(batch.clone());
-        }
+        segment.rows += batches.iter().map(RecordBatch::num_rows).sum::<usize>();
         Ok(())
     }
 
@@ -742,7 +750,6 @@ impl Committer {
             path,
             writer,
             journal: None,
-            batches: Vec::new(),
             rows: 0,
             bytes: 0,
             reserved,
@@ -769,12 +776,13 @@ fn time_range(batches: &[RecordBatch]) -> Option<(i64, i64)> {
 fn seal_segment(
     log: &Mutex<EventLog>,
     dir: &Path,
-    segment: FullSegment,
+    path: &Path,
+    batches: &[RecordBatch],
 ) -> Result<(), IngestError> {
-    let prepared = lock(log).prepare_staged(&segment.batches)?;
+    let prepared = lock(log).prepare_staged(batches)?;
     if prepared.already_sealed > 0 {
         tracing::info!(
-            segment = %segment.path.display(),
+            segment = %path.display(),
             rows = prepared.already_sealed,
             "skipping staged rows sealed before a crash kept their segment"
         );
@@ -788,16 +796,48 @@ fn seal_segment(
         .map_err(IngestError::io("locking", dir.join(STAGING_LOCK)))?;
     let result = (|| {
         lock(log).publish_staged(written)?;
-        std::fs::remove_file(&segment.path)
-            .map_err(IngestError::io("removing sealed segment", &segment.path))?;
+        std::fs::remove_file(path).map_err(IngestError::io("removing sealed segment", path))?;
         // Its positions are in the log's (and so in the files just
         // sealed); a journal left by a crash here is removed at start.
-        remove_if_present(&journal_path(&segment.path))?;
+        remove_if_present(&journal_path(path))?;
         fsio::sync_dir(dir)
     })();
     // Closing the file releases the lock.
     drop(publish_lock);
     result
+}
+
+/// Reads a full segment back, and checks that it holds every row that was
+/// committed to it.
+///
+/// Message by message, not in one read: the allocator hands buffers of
+/// more than 32 MiB straight back to the kernel when they are freed, so a
+/// whole segment read at once would be faulted in and zeroed afresh for
+/// every seal, where buffers the size of one commit are reused.
+fn read_full_segment(segment: &FullSegment) -> Result<Vec<RecordBatch>, IngestError> {
+    use std::io::Read;
+    let path = &segment.path;
+    let damaged = |err: arrow::error::ArrowError| IngestError::Damaged {
+        path: path.clone(),
+        message: format!("its committed rows cannot be read back: {err}"),
+    };
+    let file = File::open(path).map_err(IngestError::io("opening", path))?;
+    let committed = BufReader::with_capacity(1 << 20, file.take(segment.bytes));
+    let batches = StreamReader::try_new(committed, None)
+        .map_err(damaged)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(damaged)?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows != segment.rows {
+        return Err(IngestError::Damaged {
+            path: segment.path.clone(),
+            message: format!(
+                "the segment holds {rows} rows where {} were committed",
+                segment.rows
+            ),
+        });
+    }
+    Ok(batches)
 }
 
 fn open_publish_lock(dir: &Path) -> Result<File, IngestError> {
@@ -827,7 +867,7 @@ fn recover(log: &Mutex<EventLog>, dir: &Path) -> Result<(), IngestError> {
         let positions = read_journal(&journal_path(&path), rows)?;
         tracing::info!(segment = %path.display(), rows, "sealing staged events left by an earlier run");
         lock(log).advance_positions(&positions);
-        seal_segment(log, dir, FullSegment { path, batches })?;
+        seal_segment(log, dir, &path, &batches)?;
     }
     // A journal whose segment is gone was sealed already.
     let entries = std::fs::read_dir(dir).map_err(IngestError::io("listing", dir))?;

@@ -27,6 +27,34 @@ struct ServerProcess {
     base: String,
 }
 
+impl ServerProcess {
+    /// CPU time (user and system) the server has used so far, from
+    /// `/proc`; `None` where there is no `/proc`.
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // The command name may hold spaces; the fields after it do not.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(ticks as f64 / CLOCK_TICKS_PER_SECOND)
+    }
+}
+
+/// `/proc` counts CPU time in clock ticks of 1/100 s (`USER_HZ`), on every
+/// Linux architecture.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// The server's CPU time per stored event over a phase, as a table cell.
+fn cpu_per_event(before: Option<f64>, after: Option<f64>, events: u64) -> String {
+    match (before, after) {
+        (Some(before), Some(after)) if events > 0 => format!(
+            "server CPU {:.1} µs/event",
+            (after - before) * 1e6 / events as f64
+        ),
+        _ => "server CPU n/a".to_owned(),
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -131,12 +159,14 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
         .map(|chunk| chunk.join("\n") + "\n")
         .collect();
     let total_events: usize = lines.len();
+    let cpu_before = server.cpu_seconds();
     let (seconds, stored, _) =
         runtime.block_on(load(url.clone(), batches, args.batch_connections))?;
+    let cpu = cpu_per_event(cpu_before, server.cpu_seconds(), stored);
     drop(server);
     let mut out = String::new();
     out.push_str(&format!(
-        "| NDJSON batches of {} events, {} connections | {} events | {:.2} s | {} events/s durable |\n",
+        "| NDJSON batches of {} events, {} connections | {} events | {:.2} s | {} events/s durable | {cpu} |\n",
         args.batch,
         args.batch_connections,
         thousands(stored),
@@ -156,12 +186,14 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
         .map(|l| format!("{l}\n"))
         .collect();
     let count = singles.len();
+    let cpu_before = server.cpu_seconds();
     let (seconds, stored, mut latencies) =
         runtime.block_on(load(url, singles, args.single_connections))?;
+    let cpu = cpu_per_event(cpu_before, server.cpu_seconds(), stored);
     drop(server);
     latencies.sort_unstable();
     out.push_str(&format!(
-        "| 1 event per POST, {} keep-alive connections | {} events | {:.2} s | {} events/s durable | p50 {:.2} ms | p99 {:.2} ms |\n",
+        "| 1 event per POST, {} keep-alive connections | {} events | {:.2} s | {} events/s durable | p50 {:.2} ms | p99 {:.2} ms | {cpu} |\n",
         args.single_connections,
         thousands(stored),
         seconds,

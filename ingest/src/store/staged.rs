@@ -124,6 +124,13 @@ impl PreparedSeal {
 /// to be written straight from slices of its inputs.
 const MIN_AVERAGE_RUN: usize = 32;
 
+/// Rows gathered into one batch. A day's file is gathered piece by piece:
+/// the allocator returns buffers of more than 32 MiB to the kernel when
+/// they are freed, so one copy of a whole day's `raw` column would be
+/// faulted in and zeroed afresh for every seal, where pieces of this size
+/// are reused.
+const GATHER_CHUNK_ROWS: usize = 8192;
+
 /// A file's rows, given as (input, row) in file order, as batches to write
 /// in turn. Logs arrive mostly in time order, so a day's rows are mostly
 /// long runs of consecutive rows of one input: those are written as
@@ -144,7 +151,10 @@ fn gather(
         }
     }
     if runs.len().saturating_mul(MIN_AVERAGE_RUN) > rows.len() {
-        return Ok(vec![interleave_record_batch(inputs, rows)?]);
+        return rows
+            .chunks(GATHER_CHUNK_ROWS)
+            .map(|chunk| Ok(interleave_record_batch(inputs, chunk)?))
+            .collect();
     }
     Ok(runs
         .into_iter()
