@@ -43,10 +43,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::buffer::Buffer;
 use arrow::compute::{filter_record_batch, max, min};
 use arrow::datatypes::TimestampMicrosecondType;
-use arrow::ipc::reader::{StreamDecoder, StreamReader};
+use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use chrono::Utc;
 
@@ -955,4 +954,83 @@ pub fn read_segment_batches(path: &Path) -> Result<Vec<RecordBatch>, IngestError
         }
     }
     Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::{TimeZone, Utc};
+
+    use authtrail_schemas::{Action, Outcome};
+
+    use super::*;
+
+    /// A segment file holding `commits` commits of two rows each, followed
+    /// by reserved zeros; returns it with the bytes its commits take.
+    fn segment_file(dir: &Path, commits: usize) -> (PathBuf, u64) {
+        let path = dir.join("segment.arrows");
+        let file = File::create(&path).unwrap();
+        fsio::reserve(&file, 1 << 20).unwrap();
+        let mut writer = StreamWriter::try_new(BufWriter::new(file), &events_schema()).unwrap();
+        for commit in 0..commits {
+            let time = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+            let events: Vec<AuthEvent> = (0..2)
+                .map(|row| {
+                    AuthEvent::new(
+                        format!("e{commit}-{row}"),
+                        time,
+                        "okta",
+                        Action::Login,
+                        Outcome::Failure,
+                    )
+                })
+                .collect();
+            let refs: Vec<&AuthEvent> = events.iter().collect();
+            writer.write(&events_to_batch(&refs, 0).unwrap()).unwrap();
+        }
+        writer.flush().unwrap();
+        let bytes = writer.get_mut().get_mut().stream_position().unwrap();
+        (path, bytes)
+    }
+
+    #[test]
+    fn a_full_segment_is_read_back_with_every_committed_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, bytes) = segment_file(dir.path(), 3);
+        let batches = read_full_segment(&FullSegment {
+            path,
+            rows: 6,
+            bytes,
+        })
+        .unwrap();
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 6);
+        assert_eq!(batches.len(), 3);
+    }
+
+    #[test]
+    fn a_full_segment_missing_committed_rows_is_refused_not_sealed_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, bytes) = segment_file(dir.path(), 3);
+        // More rows committed than the file holds.
+        let err = read_full_segment(&FullSegment {
+            path: path.clone(),
+            rows: 8,
+            bytes,
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("holds 6 rows where 8 were committed"),
+            "{err}"
+        );
+        // The file ends inside a committed message.
+        let err = read_full_segment(&FullSegment {
+            path,
+            rows: 6,
+            bytes: bytes - 10,
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot be read back"), "{err}");
+    }
 }

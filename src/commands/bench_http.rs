@@ -38,6 +38,24 @@ impl ServerProcess {
             fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
         Some(ticks as f64 / CLOCK_TICKS_PER_SECOND)
     }
+
+    /// The server's peak resident memory so far, in MiB, from `/proc`.
+    fn peak_memory_mib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024)
+    }
+
+    /// The server's figures over a phase, as table cells: CPU time per
+    /// stored event and peak memory.
+    fn usage_cells(&self, cpu_before: Option<f64>, events: u64) -> String {
+        let cpu = cpu_per_event(cpu_before, self.cpu_seconds(), events);
+        match self.peak_memory_mib() {
+            Some(mib) => format!("{cpu} | server peak RSS {mib} MiB"),
+            None => format!("{cpu} | server peak RSS n/a"),
+        }
+    }
 }
 
 /// `/proc` counts CPU time in clock ticks of 1/100 s (`USER_HZ`), on every
@@ -162,11 +180,11 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
     let cpu_before = server.cpu_seconds();
     let (seconds, stored, _) =
         runtime.block_on(load(url.clone(), batches, args.batch_connections))?;
-    let cpu = cpu_per_event(cpu_before, server.cpu_seconds(), stored);
+    let usage = server.usage_cells(cpu_before, stored);
     drop(server);
     let mut out = String::new();
     out.push_str(&format!(
-        "| NDJSON batches of {} events, {} connections | {} events | {:.2} s | {} events/s durable | {cpu} |\n",
+        "| NDJSON batches of {} events, {} connections | {} events | {:.2} s | {} events/s durable | {usage} |\n",
         args.batch,
         args.batch_connections,
         thousands(stored),
@@ -189,11 +207,11 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
     let cpu_before = server.cpu_seconds();
     let (seconds, stored, mut latencies) =
         runtime.block_on(load(url, singles, args.single_connections))?;
-    let cpu = cpu_per_event(cpu_before, server.cpu_seconds(), stored);
+    let usage = server.usage_cells(cpu_before, stored);
     drop(server);
     latencies.sort_unstable();
     out.push_str(&format!(
-        "| 1 event per POST, {} keep-alive connections | {} events | {:.2} s | {} events/s durable | p50 {:.2} ms | p99 {:.2} ms | {cpu} |\n",
+        "| 1 event per POST, {} keep-alive connections | {} events | {:.2} s | {} events/s durable | p50 {:.2} ms | p99 {:.2} ms | {usage} |\n",
         args.single_connections,
         thousands(stored),
         seconds,
