@@ -314,8 +314,9 @@ pub enum BenchCommand {
     /// this process: NDJSON batches, then one event per request over many
     /// keep-alive connections.
     ///
-    /// Reports durable events/s, and p50/p99 latency of single-event
-    /// requests. Requests are HMAC-signed webhook deliveries.
+    /// Reports durable events/s, p50/p99 latency of single-event requests,
+    /// and the server's CPU time per event and peak memory (on Linux).
+    /// Requests are HMAC-signed webhook deliveries.
     Http(BenchHttpArgs),
     /// Produce demo events (about 1M) to a new Kafka topic, then consume it
     /// into an empty log with `authtrail ingest kafka --until-caught-up`.

@@ -2,8 +2,9 @@
 //! serve` as a child process on a fresh log, and from this process (the
 //! load generator, over loopback, on hyper's HTTP/1.1 client) posts demo
 //! OCSF events: NDJSON batches, then one event per request over many
-//! keep-alive connections. Reports durable events/s and request latency
-//! percentiles.
+//! keep-alive connections. Reports durable events/s, request latency
+//! percentiles, and the server's CPU time per event and peak memory (read
+//! from `/proc`, so on Linux only).
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
