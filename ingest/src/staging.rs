@@ -815,6 +815,11 @@ fn seal_segment(
 /// every seal, where buffers the size of one commit are reused.
 fn read_full_segment(segment: &FullSegment) -> Result<Vec<RecordBatch>, IngestError> {
     use std::io::Read;
+    if segment.rows == 0 {
+        // Opened (for a position journal, say) but never written to: not
+        // even its schema may be on disk.
+        return Ok(Vec::new());
+    }
     let path = &segment.path;
     let damaged = |err: arrow::error::ArrowError| IngestError::Damaged {
         path: path.clone(),
@@ -1006,6 +1011,16 @@ mod tests {
         .unwrap();
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 6);
         assert_eq!(batches.len(), 3);
+        // A segment no commit wrote to has nothing to read.
+        let empty = dir.path().join("empty.arrows");
+        File::create(&empty).unwrap();
+        let batches = read_full_segment(&FullSegment {
+            path: empty,
+            rows: 0,
+            bytes: 0,
+        })
+        .unwrap();
+        assert!(batches.is_empty());
     }
 
     #[test]
