@@ -166,9 +166,10 @@ const SMALL_DELIVERY_EVENTS: usize = 32;
 /// A segment handed to the sealer: its file and the rows committed to it.
 ///
 /// The rows are read back from the file (the page cache, just written)
-/// rather than kept in memory since their commit: holding a whole segment
-/// of small per-commit batches doubled the server's memory, and every
-/// segment's worth was fresh memory the kernel had to fault in and zero.
+/// rather than kept in memory since their commit: a whole segment of
+/// per-commit batches was most of the server's memory between seals, and
+/// every segment's worth was fresh memory the kernel had to fault in and
+/// zero.
 struct FullSegment {
     path: PathBuf,
     rows: usize,
