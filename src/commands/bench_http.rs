@@ -32,12 +32,7 @@ impl ServerProcess {
     /// CPU time (user and system) the server has used so far, from
     /// `/proc`; `None` where there is no `/proc`.
     fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        // The command name may hold spaces; the fields after it do not.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: u64 =
-            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(ticks as f64 / CLOCK_TICKS_PER_SECOND)
+        process_cpu_seconds(self.child.id())
     }
 
     /// The server's peak resident memory so far, in MiB, from `/proc`.
@@ -48,29 +43,47 @@ impl ServerProcess {
         Some(kib / 1024)
     }
 
-    /// The server's figures over a phase, as table cells: CPU time per
-    /// stored event and peak memory.
-    fn usage_cells(&self, cpu_before: Option<f64>, events: u64) -> String {
-        let cpu = cpu_per_event(cpu_before, self.cpu_seconds(), events);
-        match self.peak_memory_mib() {
-            Some(mib) => format!("{cpu} | server peak RSS {mib} MiB"),
-            None => format!("{cpu} | server peak RSS n/a"),
-        }
+    /// The figures of a phase, as table cells: the server's CPU time per
+    /// stored event and peak memory, and the load generator's CPU time
+    /// per event.
+    fn usage_cells(&self, cpu_before: Option<f64>, load: &Load) -> String {
+        let cpu = cpu_per_event("server", cpu_before, self.cpu_seconds(), load.stored);
+        let memory = match self.peak_memory_mib() {
+            Some(mib) => format!("server peak RSS {mib} MiB"),
+            None => "server peak RSS n/a".to_owned(),
+        };
+        let generator = cpu_per_event(
+            "load generator",
+            Some(0.0),
+            load.generator_cpu_seconds,
+            load.stored,
+        );
+        format!("{cpu} | {memory} | {generator}")
     }
+}
+
+/// CPU time (user and system) process `pid` has used so far, from
+/// `/proc`; `None` where there is no `/proc`.
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / CLOCK_TICKS_PER_SECOND)
 }
 
 /// `/proc` counts CPU time in clock ticks of 1/100 s (`USER_HZ`), on every
 /// Linux architecture.
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
-/// The server's CPU time per stored event over a phase, as a table cell.
-fn cpu_per_event(before: Option<f64>, after: Option<f64>, events: u64) -> String {
+/// A process's CPU time per stored event over a phase, as a table cell.
+fn cpu_per_event(who: &str, before: Option<f64>, after: Option<f64>, events: u64) -> String {
     match (before, after) {
         (Some(before), Some(after)) if events > 0 => format!(
-            "server CPU {:.1} µs/event",
+            "{who} CPU {:.1} µs/event",
             (after - before) * 1e6 / events as f64
         ),
-        _ => "server CPU n/a".to_owned(),
+        _ => format!("{who} CPU n/a"),
     }
 }
 
@@ -179,9 +192,11 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let total_events: usize = lines.len();
     let cpu_before = server.cpu_seconds();
-    let (seconds, stored, _) =
-        runtime.block_on(load(url.clone(), batches, args.batch_connections))?;
-    let usage = server.usage_cells(cpu_before, stored);
+    let batch_load = runtime.block_on(load(url.clone(), batches, args.batch_connections))?;
+    let usage = server.usage_cells(cpu_before, &batch_load);
+    let Load {
+        seconds, stored, ..
+    } = batch_load;
     drop(server);
     let mut out = String::new();
     out.push_str(&format!(
@@ -206,9 +221,14 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let count = singles.len();
     let cpu_before = server.cpu_seconds();
-    let (seconds, stored, mut latencies) =
-        runtime.block_on(load(url, singles, args.single_connections))?;
-    let usage = server.usage_cells(cpu_before, stored);
+    let single_load = runtime.block_on(load(url, singles, args.single_connections))?;
+    let usage = server.usage_cells(cpu_before, &single_load);
+    let Load {
+        seconds,
+        stored,
+        mut latencies,
+        ..
+    } = single_load;
     drop(server);
     latencies.sort_unstable();
     out.push_str(&format!(
@@ -230,6 +250,18 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What one phase of load measured.
+struct Load {
+    /// Wall time from the first request to the last answer.
+    seconds: f64,
+    /// Events the server reported stored.
+    stored: u64,
+    /// Every request's latency.
+    latencies: Vec<Duration>,
+    /// CPU time this process (the load generator) used meanwhile.
+    generator_cpu_seconds: Option<f64>,
+}
+
 /// The part of a receipt the load generator checks.
 #[derive(serde::Deserialize)]
 struct Receipt {
@@ -240,13 +272,8 @@ struct Receipt {
 /// HTTP/1.1 connection of hyper's own client (what reqwest is built on,
 /// without its pool, URL parsing and redirect handling per request: the
 /// load generator shares the server's two cores, so it should cost as
-/// little as it can). Returns the wall time, the events the server
-/// reported stored, and every request's latency.
-async fn load(
-    url: String,
-    bodies: Vec<String>,
-    connections: usize,
-) -> anyhow::Result<(f64, u64, Vec<Duration>)> {
+/// little as it can).
+async fn load(url: String, bodies: Vec<String>, connections: usize) -> anyhow::Result<Load> {
     let rest = url
         .strip_prefix("http://")
         .with_context(|| format!("not an http:// URL: {url}"))?;
@@ -258,6 +285,7 @@ async fn load(
         .parse()
         .with_context(|| format!("the server's address {authority}"))?;
     let queue = Arc::new(std::sync::Mutex::new(sign_all(bodies)));
+    let generator_cpu_before = process_cpu_seconds(std::process::id());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections.max(1) {
@@ -315,5 +343,14 @@ async fn load(
         stored += s;
         latencies.extend(l);
     }
-    Ok((started.elapsed().as_secs_f64(), stored, latencies))
+    let seconds = started.elapsed().as_secs_f64();
+    let generator_cpu_seconds = process_cpu_seconds(std::process::id())
+        .zip(generator_cpu_before)
+        .map(|(after, before)| after - before);
+    Ok(Load {
+        seconds,
+        stored,
+        latencies,
+        generator_cpu_seconds,
+    })
 }
