@@ -315,7 +315,8 @@ pub enum BenchCommand {
     /// keep-alive connections.
     ///
     /// Reports durable events/s, p50/p99 latency of single-event requests,
-    /// and the server's CPU time per event and peak memory (on Linux).
+    /// and (on Linux) the CPU time per event of the server and of the load
+    /// generator, and the server's peak memory.
     /// Requests are HMAC-signed webhook deliveries.
     Http(BenchHttpArgs),
     /// Produce demo events (about 1M) to a new Kafka topic, then consume it

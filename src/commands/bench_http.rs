@@ -3,8 +3,9 @@
 //! load generator, over loopback, on hyper's HTTP/1.1 client) posts demo
 //! OCSF events: NDJSON batches, then one event per request over many
 //! keep-alive connections. Reports durable events/s, request latency
-//! percentiles, and the server's CPU time per event and peak memory (read
-//! from `/proc`, so on Linux only).
+//! percentiles, and the CPU time per event of the server and of the load
+//! generator, and the server's peak memory (read from `/proc`, so on Linux
+//! only).
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
