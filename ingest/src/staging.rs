@@ -835,7 +835,7 @@ fn read_full_segment(segment: &FullSegment) -> Result<Vec<RecordBatch>, IngestEr
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if rows != segment.rows {
         return Err(IngestError::Damaged {
-            path: segment.path.clone(),
+            path: path.clone(),
             message: format!(
                 "the segment holds {rows} rows where {} were committed",
                 segment.rows

@@ -48,17 +48,16 @@ impl ServerProcess {
     /// stored event and peak memory, and the load generator's CPU time
     /// per event.
     fn usage_cells(&self, cpu_before: Option<f64>, load: &Load) -> String {
-        let cpu = cpu_per_event("server", cpu_before, self.cpu_seconds(), load.stored);
+        let server_cpu = self
+            .cpu_seconds()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
+        let cpu = cpu_per_event("server", server_cpu, load.stored);
         let memory = match self.peak_memory_mib() {
             Some(mib) => format!("server peak RSS {mib} MiB"),
             None => "server peak RSS n/a".to_owned(),
         };
-        let generator = cpu_per_event(
-            "load generator",
-            Some(0.0),
-            load.generator_cpu_seconds,
-            load.stored,
-        );
+        let generator = cpu_per_event("load generator", load.generator_cpu_seconds, load.stored);
         format!("{cpu} | {memory} | {generator}")
     }
 }
@@ -77,13 +76,12 @@ fn process_cpu_seconds(pid: u32) -> Option<f64> {
 /// Linux architecture.
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
-/// A process's CPU time per stored event over a phase, as a table cell.
-fn cpu_per_event(who: &str, before: Option<f64>, after: Option<f64>, events: u64) -> String {
-    match (before, after) {
-        (Some(before), Some(after)) if events > 0 => format!(
-            "{who} CPU {:.1} µs/event",
-            (after - before) * 1e6 / events as f64
-        ),
+/// A process's CPU time over a phase, per stored event, as a table cell.
+fn cpu_per_event(who: &str, cpu_seconds: Option<f64>, events: u64) -> String {
+    match cpu_seconds {
+        Some(seconds) if events > 0 => {
+            format!("{who} CPU {:.1} µs/event", seconds * 1e6 / events as f64)
+        }
         _ => format!("{who} CPU n/a"),
     }
 }
