@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Serialize;
 
-use authtrail_ingest::pipeline::{Parsed, into_batch, parse_body};
+use authtrail_ingest::pipeline::{Output, Parsed, parse_body};
 use authtrail_ingest::staging::{Batch, SubmitError};
 use authtrail_schemas::Outcome;
 
@@ -108,21 +108,21 @@ async fn ingest_inner(
     let origin = format!("http:{}:{}", principal.subject, ulid::Ulid::new());
     // A small body's events go to the stager as they are (it builds one
     // Arrow batch for all of a commit's single deliveries). A large
-    // body's batch is built on the thread that parsed it, so that its
-    // events are freed where they were allocated.
+    // body is parsed on the parsing pool, straight into Arrow batches.
     let (parsed, by_outcome) = if body.len() <= INLINE_PARSE_BYTES {
-        let parsed = parse(state, source, &body, &origin)?;
-        let by_outcome = count_outcomes(&parsed);
+        let parsed = parse(state, source, &body, &origin, Output::Events)?;
+        let by_outcome = parsed.events_by_outcome();
         (parsed, by_outcome)
     } else {
         let state = Arc::clone(state);
         let source = source.to_owned();
         let origin = origin.clone();
         on_parsing_pool(move || {
-            let parsed = parse(&state, &source, &body, &origin)?;
-            let by_outcome = count_outcomes(&parsed);
-            let parsed = into_batch(parsed, Utc::now().timestamp_micros())
-                .map_err(|err| ApiError::internal("encoding the batch", err))?;
+            let output = Output::Batches {
+                ingested_at_micros: Utc::now().timestamp_micros(),
+            };
+            let parsed = parse(&state, &source, &body, &origin, output)?;
+            let by_outcome = parsed.events_by_outcome();
             Ok((parsed, by_outcome))
         })
         .await?
@@ -247,21 +247,19 @@ async fn on_parsing_pool<T: Send + 'static>(
         .map_err(|_| ApiError::internal("parsing the batch", "the parser stopped"))?
 }
 
-/// Parsed events by outcome, for the metrics.
-fn count_outcomes(parsed: &Parsed) -> [u64; Outcome::ALL.len()] {
-    let mut by_outcome = [0u64; Outcome::ALL.len()];
-    for event in parsed.events.iter().flatten() {
-        by_outcome[event.outcome as usize] += 1;
-    }
-    by_outcome
-}
-
-fn parse(state: &SharedState, source: &str, body: &[u8], origin: &str) -> Result<Parsed, ApiError> {
+fn parse(
+    state: &SharedState,
+    source: &str,
+    body: &[u8],
+    origin: &str,
+    output: Output,
+) -> Result<Parsed, ApiError> {
     let adapter = state
         .adapters
         .get(source)
         .ok_or_else(|| ApiError::internal("parsing", format!("adapter {source} vanished")))?;
-    Ok(parse_body(adapter.as_ref(), body, origin, Utc::now()))
+    parse_body(adapter.as_ref(), body, origin, Utc::now(), output)
+        .map_err(|err| ApiError::internal("encoding the batch", err))
 }
 
 /// Webhook credentials when the source has them configured and the request

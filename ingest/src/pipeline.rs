@@ -11,12 +11,12 @@ use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 
-use authtrail_schemas::arrow_schema::events_to_batch;
-use authtrail_schemas::{AuthEvent, CommitSummary, DeadLetter};
+use authtrail_schemas::arrow_schema::EventBatchBuilder;
+use authtrail_schemas::{AuthEvent, CommitSummary, DeadLetter, EventSink, Outcome};
 
 use crate::IngestError;
 use crate::adapters::{Adapter, ParseError, util};
@@ -54,6 +54,26 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// Events by outcome (indexed by `Outcome as usize`), in events and
+    /// batches alike.
+    pub fn events_by_outcome(&self) -> [u64; Outcome::ALL.len()] {
+        let mut counts = [0u64; Outcome::ALL.len()];
+        for event in self.events.iter().flatten() {
+            counts[event.outcome as usize] += 1;
+        }
+        for batch in &self.batches {
+            let Some(outcomes) = batch.column_by_name("outcome") else {
+                continue;
+            };
+            for outcome in outcomes.as_string::<i32>().iter().flatten() {
+                if let Some(outcome) = Outcome::parse(outcome) {
+                    counts[outcome as usize] += 1;
+                }
+            }
+        }
+        counts
+    }
+
     /// Appends another piece's results, in order.
     pub fn absorb(&mut self, other: Parsed) {
         self.events
@@ -125,18 +145,35 @@ fn refused_whole(
     }
 }
 
-/// Parses a run of records with `adapter`, in order.
-fn parse_sequential(
+/// What parsed events are collected into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Owned events, in [`Parsed::events`] (for a handful of events, which
+    /// the stager builds into one batch with other small deliveries).
+    Events,
+    /// One Arrow batch per parsed piece, in [`Parsed::batches`], stamped
+    /// with this ingest time (µs since the epoch). Adapters that hand over
+    /// borrowed events have each field copied once, from the record into
+    /// its column.
+    Batches {
+        /// `ingested_at` of every row.
+        ingested_at_micros: i64,
+    },
+}
+
+/// Parses a run of records with `adapter` into `sink`, in order; the
+/// returned `Parsed` holds the dead letters and counts, not the events.
+fn parse_into(
     adapter: &dyn Adapter,
     records: &[Record<'_>],
     origin: &str,
     received_at: DateTime<Utc>,
+    sink: &mut dyn EventSink,
 ) -> Parsed {
     let mut parsed = Parsed::default();
-    let mut events = Vec::with_capacity(records.len());
     for record in records {
         parsed.records += 1;
-        match adapter.parse(record.text, &mut events) {
+        match adapter.parse(record.text, sink) {
             Ok(()) => {}
             Err(ParseError::Rejected(reason)) => parsed.dead_letters.push(dead_letter(
                 adapter.name(),
@@ -151,23 +188,36 @@ fn parse_sequential(
             }
         }
     }
-    parsed.event_count = events.len();
-    parsed.events.push(events);
     parsed
 }
 
-/// Turns a piece's parsed events into one Arrow batch, on the thread that
-/// parsed them: the events are freed where they were allocated, while
-/// their memory is still in cache, and only the compact batch travels on.
-pub fn into_batch(mut parsed: Parsed, ingested_at_micros: i64) -> Result<Parsed, IngestError> {
-    let rows: Vec<&AuthEvent> = parsed.events.iter().flatten().collect();
-    if !rows.is_empty() {
-        let batch = events_to_batch(&rows, ingested_at_micros)?;
-        parsed.batches.push(batch);
+/// Parses a run of records with `adapter`, in order, into `output`.
+fn parse_sequential(
+    adapter: &dyn Adapter,
+    records: &[Record<'_>],
+    origin: &str,
+    received_at: DateTime<Utc>,
+    output: Output,
+) -> Result<Parsed, IngestError> {
+    match output {
+        Output::Events => {
+            let mut events = Vec::with_capacity(records.len());
+            let mut parsed = parse_into(adapter, records, origin, received_at, &mut events);
+            parsed.event_count = events.len();
+            parsed.events.push(events);
+            Ok(parsed)
+        }
+        Output::Batches { ingested_at_micros } => {
+            let bytes = records.iter().map(|record| record.text.len()).sum();
+            let mut builder = EventBatchBuilder::with_capacity(records.len(), bytes);
+            let mut parsed = parse_into(adapter, records, origin, received_at, &mut builder);
+            parsed.event_count = builder.len();
+            if !builder.is_empty() {
+                parsed.batches.push(builder.finish(ingested_at_micros)?);
+            }
+            Ok(parsed)
+        }
     }
-    drop(rows);
-    parsed.events.clear();
-    Ok(parsed)
 }
 
 /// Joins pieces parsed into batches, in order.
@@ -187,16 +237,13 @@ pub fn parse_records_to_batches(
     origin: &str,
     received_at: DateTime<Utc>,
 ) -> Result<Parsed, IngestError> {
-    let ingested_at = received_at.timestamp_micros();
+    let output = Output::Batches {
+        ingested_at_micros: received_at.timestamp_micros(),
+    };
     join_pieces(
         records
             .par_chunks(1024)
-            .map(|chunk| {
-                into_batch(
-                    parse_sequential(adapter, chunk, origin, received_at),
-                    ingested_at,
-                )
-            })
+            .map(|chunk| parse_sequential(adapter, chunk, origin, received_at, output))
             .collect(),
     )
 }
@@ -210,9 +257,10 @@ fn parse_lines(
     bytes: &[u8],
     origin: &str,
     received_at: DateTime<Utc>,
-) -> Parsed {
+    output: Output,
+) -> Result<Parsed, IngestError> {
     let (records, errors) = records::split_lines(first_line, bytes);
-    let mut parsed = parse_sequential(adapter, &records, origin, received_at);
+    let mut parsed = parse_sequential(adapter, &records, origin, received_at, output)?;
     if !errors.is_empty() {
         for error in errors {
             parsed.records += 1;
@@ -222,7 +270,7 @@ fn parse_lines(
         }
         parsed.dead_letters.sort_by_key(|letter| letter.line);
     }
-    parsed
+    Ok(parsed)
 }
 
 /// Splits a chunk of lines and parses it, piece by piece in parallel;
@@ -234,15 +282,14 @@ pub fn parse_chunk_to_batches(
     origin: &str,
     received_at: DateTime<Utc>,
 ) -> Result<Parsed, IngestError> {
-    let ingested_at = received_at.timestamp_micros();
+    let output = Output::Batches {
+        ingested_at_micros: received_at.timestamp_micros(),
+    };
     join_pieces(
         records::pieces(chunk, PIECE_BYTES)
             .into_par_iter()
             .map(|(first_line, bytes)| {
-                into_batch(
-                    parse_lines(adapter, first_line, bytes, origin, received_at),
-                    ingested_at,
-                )
+                parse_lines(adapter, first_line, bytes, origin, received_at, output)
             })
             .collect(),
     )
@@ -512,7 +559,8 @@ pub fn parse_body(
     body: &[u8],
     origin: &str,
     received_at: DateTime<Utc>,
-) -> Parsed {
+    output: Output,
+) -> Result<Parsed, IngestError> {
     let one_line = memchr::memchr(b'\n', body.strip_suffix(b"\n").unwrap_or(body)).is_none();
     let shape = match adapter.framing() {
         Framing::Text => JsonShape::Lines,
@@ -525,10 +573,10 @@ pub fn parse_body(
         Framing::Json => records::detect_json_shape(&mut &body[..]).unwrap_or(JsonShape::Lines),
     };
     match shape {
-        JsonShape::Lines => parse_lines(adapter, 1, body, origin, received_at),
+        JsonShape::Lines => parse_lines(adapter, 1, body, origin, received_at, output),
         JsonShape::Document => match records::split_document(body) {
-            Ok(records) => parse_sequential(adapter, &records, origin, received_at),
-            Err(error) => refused_whole(adapter, origin, error, received_at),
+            Ok(records) => parse_sequential(adapter, &records, origin, received_at, output),
+            Err(error) => Ok(refused_whole(adapter, origin, error, received_at)),
         },
     }
 }

@@ -1,7 +1,8 @@
 //! Golden tests of the source adapters: every input file under
 //! `tests/data/adapters/<source>/` is framed and parsed as `authtrail ingest
 //! file` would, and the result is compared with `<input>.expected.json`
-//! beside it. Adding a case is adding a file.
+//! beside it. Adding a case is adding a file. Every case is also parsed
+//! straight into Arrow columns, which must give the same batch.
 //!
 //! `UPDATE_GOLDEN=1 cargo test -p authtrail-ingest --test golden` rewrites
 //! the expected files; review the diff before committing it.
@@ -14,7 +15,11 @@ use chrono::TimeZone;
 use serde_json::{Value, json};
 
 use authtrail_ingest::adapters::{self, AdapterOptions, Framing, GenericMapping, ParseError};
+use authtrail_ingest::demo::{DemoConfig, DemoReader};
+use authtrail_ingest::pipeline::{Output, parse_body};
 use authtrail_ingest::records::{self, Chunk, JsonShape};
+use authtrail_schemas::AuthEvent;
+use authtrail_schemas::arrow_schema::{EventBatchBuilder, events_to_batch};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/adapters")
@@ -61,7 +66,9 @@ fn run_case(source: &str, input: &Path) -> Value {
     let mut out = Vec::new();
     for record in records {
         let mut events = Vec::new();
-        let entry = match adapter.parse(record.text, &mut events) {
+        let result = adapter.parse(record.text, &mut events);
+        assert_builder_matches(adapter.as_ref(), record.text, &result, &events, input);
+        let entry = match result {
             Ok(()) => {
                 for event in &events {
                     assert!(
@@ -98,6 +105,62 @@ fn run_case(source: &str, input: &Path) -> Value {
         out.push(entry);
     }
     Value::Array(out)
+}
+
+/// Parsing straight into Arrow columns gives what parsing into owned
+/// events and building their batch gives.
+fn assert_builder_matches(
+    adapter: &dyn adapters::Adapter,
+    record: &str,
+    result: &Result<(), ParseError>,
+    events: &[AuthEvent],
+    input: &Path,
+) {
+    let mut builder = EventBatchBuilder::with_capacity(1, record.len());
+    let again = adapter.parse(record, &mut builder);
+    assert_eq!(&again, result, "{}: {record}", input.display());
+    let built = builder.finish(7).unwrap();
+    let expected = events_to_batch(&events.iter().collect::<Vec<_>>(), 7).unwrap();
+    assert_eq!(
+        built,
+        expected,
+        "{}: the Arrow builder differs from the owned events of {record}",
+        input.display()
+    );
+}
+
+/// The whole demo (every attack kind, OCSF) parsed from one body straight
+/// into Arrow equals its owned events built into a batch, and the outcome
+/// counts agree.
+#[test]
+fn demo_body_parses_to_the_same_batch_either_way() {
+    let config = DemoConfig::new(300, 3, 11, None);
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut DemoReader::new(config), &mut body).unwrap();
+    // One bad line in the middle, which must be a dead letter either way.
+    let middle = body.len() / 2 + memchr::memchr(b'\n', &body[body.len() / 2..]).unwrap() + 1;
+    body.splice(middle..middle, b"{not json\n".iter().copied());
+    let adapter = adapters::build("ocsf", &AdapterOptions::default()).unwrap();
+    let at = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+    let owned = parse_body(adapter.as_ref(), &body, "demo", at, Output::Events).unwrap();
+    let ingested_at_micros = at.timestamp_micros();
+    let built = parse_body(
+        adapter.as_ref(),
+        &body,
+        "demo",
+        at,
+        Output::Batches { ingested_at_micros },
+    )
+    .unwrap();
+    assert!(owned.event_count > 1000, "{} events", owned.event_count);
+    assert_eq!(built.event_count, owned.event_count);
+    assert_eq!(built.records, owned.records);
+    assert_eq!(built.dead_letters, owned.dead_letters);
+    assert_eq!(built.dead_letters.len(), 1);
+    assert_eq!(built.events_by_outcome(), owned.events_by_outcome());
+    let rows: Vec<&AuthEvent> = owned.events.iter().flatten().collect();
+    let expected = events_to_batch(&rows, ingested_at_micros).unwrap();
+    assert_eq!(built.batches, vec![expected]);
 }
 
 #[test]

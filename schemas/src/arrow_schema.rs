@@ -4,13 +4,13 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayRef, BinaryArray, BooleanArray, Float64Array, RecordBatch, StringArray, StringBuilder,
+    ArrayRef, BinaryArray, BooleanBuilder, Float64Builder, RecordBatch, StringArray, StringBuilder,
     TimestampMicrosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
-use crate::{AuthEvent, DeadLetter};
+use crate::{AuthEvent, DeadLetter, EventRef, EventSink, Method, Reason};
 
 /// Time zone of every timestamp column.
 pub const TIME_ZONE: &str = "UTC";
@@ -82,48 +82,155 @@ pub fn events_to_batch(
     events: &[&AuthEvent],
     ingested_at_micros: i64,
 ) -> Result<RecordBatch, ArrowError> {
-    let rows = || events.iter().copied();
-    // Sized up front: growing a large string buffer by doubling costs more
-    // than the one extra pass that measures it.
-    let text = |get: fn(&AuthEvent) -> Option<&str>| -> ArrayRef {
-        let bytes = rows().map(|e| get(e).map_or(0, str::len)).sum();
-        let mut builder = StringBuilder::with_capacity(events.len(), bytes);
-        for event in rows() {
-            builder.append_option(get(event));
+    let raw_bytes = events.iter().map(|e| e.raw.len()).sum();
+    let mut builder = EventBatchBuilder::with_capacity(events.len(), raw_bytes);
+    for event in events {
+        builder.push(event.to_ref());
+    }
+    builder.finish(ingested_at_micros)
+}
+
+/// Bytes reserved per row for each short text column; they grow past it.
+const SHORT_TEXT_BYTES: usize = 16;
+
+/// Builds an `events` batch row by row, from events as adapters parse them:
+/// each field is copied once, from the record into its column.
+pub struct EventBatchBuilder {
+    event_id: StringBuilder,
+    time: Vec<i64>,
+    source: StringBuilder,
+    tenant: StringBuilder,
+    user: StringBuilder,
+    user_id: StringBuilder,
+    user_domain: StringBuilder,
+    action: StringBuilder,
+    outcome: StringBuilder,
+    method: StringBuilder,
+    mfa: BooleanBuilder,
+    reason: StringBuilder,
+    reason_detail: StringBuilder,
+    src_ip: StringBuilder,
+    src_host: StringBuilder,
+    dst_host: StringBuilder,
+    country: StringBuilder,
+    city: StringBuilder,
+    latitude: Float64Builder,
+    longitude: Float64Builder,
+    user_agent: StringBuilder,
+    session_id: StringBuilder,
+    app: StringBuilder,
+    raw: StringBuilder,
+}
+
+impl EventBatchBuilder {
+    /// A builder with room for `rows` events whose payloads take about
+    /// `raw_bytes` in all (the size of the input they come from).
+    pub fn with_capacity(rows: usize, raw_bytes: usize) -> Self {
+        let text = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
+        let short = || text(SHORT_TEXT_BYTES);
+        EventBatchBuilder {
+            event_id: text(32),
+            time: Vec::with_capacity(rows),
+            source: short(),
+            tenant: short(),
+            user: text(32),
+            user_id: text(32),
+            user_domain: short(),
+            action: short(),
+            outcome: short(),
+            method: short(),
+            mfa: BooleanBuilder::with_capacity(rows),
+            reason: short(),
+            reason_detail: short(),
+            src_ip: short(),
+            src_host: short(),
+            dst_host: short(),
+            country: text(2),
+            city: short(),
+            latitude: Float64Builder::with_capacity(rows),
+            longitude: Float64Builder::with_capacity(rows),
+            user_agent: text(64),
+            session_id: text(32),
+            app: short(),
+            raw: StringBuilder::with_capacity(rows, raw_bytes),
         }
-        Arc::new(builder.finish())
-    };
-    let time = |values: Vec<i64>| -> ArrayRef {
-        Arc::new(TimestampMicrosecondArray::from(values).with_timezone(TIME_ZONE))
-    };
-    let columns: Vec<ArrayRef> = vec![
-        text(|e| Some(e.event_id.as_str())),
-        time(rows().map(|e| e.time.timestamp_micros()).collect()),
-        time(vec![ingested_at_micros; events.len()]),
-        text(|e| Some(e.source.as_str())),
-        text(|e| e.tenant.as_deref()),
-        text(|e| e.user.as_deref()),
-        text(|e| e.user_id.as_deref()),
-        text(|e| e.user_domain.as_deref()),
-        text(|e| Some(e.action.as_str())),
-        text(|e| Some(e.outcome.as_str())),
-        text(|e| e.method.map(|m| m.as_str())),
-        Arc::new(rows().map(|e| e.mfa).collect::<BooleanArray>()),
-        text(|e| e.reason.map(|r| r.as_str())),
-        text(|e| e.reason_detail.as_deref()),
-        text(|e| e.src_ip.as_deref()),
-        text(|e| e.src_host.as_deref()),
-        text(|e| e.dst_host.as_deref()),
-        text(|e| e.country.as_deref()),
-        text(|e| e.city.as_deref()),
-        Arc::new(rows().map(|e| e.latitude).collect::<Float64Array>()),
-        Arc::new(rows().map(|e| e.longitude).collect::<Float64Array>()),
-        text(|e| e.user_agent.as_deref()),
-        text(|e| e.session_id.as_deref()),
-        text(|e| e.app.as_deref()),
-        text(|e| Some(e.raw.as_str())),
-    ];
-    RecordBatch::try_new(events_schema(), columns)
+    }
+
+    /// Rows so far.
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    /// Whether no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+
+    /// The batch, every row stamped with `ingested_at` (µs since the
+    /// epoch).
+    pub fn finish(mut self, ingested_at_micros: i64) -> Result<RecordBatch, ArrowError> {
+        let rows = self.time.len();
+        let time = |values: Vec<i64>| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from(values).with_timezone(TIME_ZONE))
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish()),
+            time(self.time),
+            time(vec![ingested_at_micros; rows]),
+            Arc::new(self.source.finish()),
+            Arc::new(self.tenant.finish()),
+            Arc::new(self.user.finish()),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.user_domain.finish()),
+            Arc::new(self.action.finish()),
+            Arc::new(self.outcome.finish()),
+            Arc::new(self.method.finish()),
+            Arc::new(self.mfa.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.reason_detail.finish()),
+            Arc::new(self.src_ip.finish()),
+            Arc::new(self.src_host.finish()),
+            Arc::new(self.dst_host.finish()),
+            Arc::new(self.country.finish()),
+            Arc::new(self.city.finish()),
+            Arc::new(self.latitude.finish()),
+            Arc::new(self.longitude.finish()),
+            Arc::new(self.user_agent.finish()),
+            Arc::new(self.session_id.finish()),
+            Arc::new(self.app.finish()),
+            Arc::new(self.raw.finish()),
+        ];
+        RecordBatch::try_new(events_schema(), columns)
+    }
+}
+
+impl EventSink for EventBatchBuilder {
+    fn push(&mut self, e: EventRef<'_>) {
+        self.event_id.append_value(&e.event_id);
+        self.time.push(e.time.timestamp_micros());
+        self.source.append_value(e.source);
+        self.tenant.append_option(e.tenant);
+        self.user.append_option(e.user);
+        self.user_id.append_option(e.user_id);
+        self.user_domain.append_option(e.user_domain);
+        self.action.append_value(e.action.as_str());
+        self.outcome.append_value(e.outcome.as_str());
+        self.method.append_option(e.method.map(Method::as_str));
+        self.mfa.append_option(e.mfa);
+        self.reason.append_option(e.reason.map(Reason::as_str));
+        self.reason_detail.append_option(e.reason_detail);
+        self.src_ip.append_option(e.src_ip);
+        self.src_host.append_option(e.src_host);
+        self.dst_host.append_option(e.dst_host);
+        self.country.append_option(e.country);
+        self.city.append_option(e.city);
+        self.latitude.append_option(e.latitude);
+        self.longitude.append_option(e.longitude);
+        self.user_agent.append_option(e.user_agent);
+        self.session_id.append_option(e.session_id);
+        self.app.append_option(e.app);
+        self.raw.append_value(e.raw);
+    }
 }
 
 /// Builds one `dead_letters` batch from `letters`, in the order given.
@@ -202,5 +309,52 @@ mod tests {
             .downcast_ref::<StringArray>()
             .unwrap();
         assert_eq!(domains.value(1), "example.com");
+    }
+
+    #[test]
+    fn borrowed_events_build_the_batch_owned_events_build() {
+        let at = |s| chrono::Utc.timestamp_opt(s, 0).unwrap();
+        let raw = r#"{"user":"Bob@Example.com"}"#;
+        let mut upper = EventRef::new(
+            "x".into(),
+            at(5),
+            "ocsf",
+            Action::Login,
+            Outcome::Failure,
+            raw,
+        );
+        upper.set_user("  Bob@Example.com ");
+        assert!(matches!(upper.user, Some(std::borrow::Cow::Owned(_))));
+        upper.country = Some("DE".into());
+        upper.latitude = Some(52.5);
+        upper.reason = Some(crate::Reason::InvalidCredentials);
+        let mut lower = EventRef::new(
+            "y".into(),
+            at(6),
+            "ocsf",
+            Action::Logout,
+            Outcome::Success,
+            raw,
+        );
+        lower.set_user("carol@example.org");
+        assert!(matches!(lower.user, Some(std::borrow::Cow::Borrowed(_))));
+        assert_eq!(lower.user_domain.as_deref(), Some("example.org"));
+
+        let mut builder = EventBatchBuilder::with_capacity(1, 0);
+        builder.push(upper.clone());
+        builder.push(lower.clone());
+        assert_eq!(builder.len(), 2);
+        let built = builder.finish(9).unwrap();
+
+        let owned = [upper.into_owned(), lower.into_owned()];
+        assert_eq!(owned[0].user.as_deref(), Some("bob@example.com"));
+        assert_eq!(owned[0].user_domain.as_deref(), Some("example.com"));
+        let expected = events_to_batch(&[&owned[0], &owned[1]], 9).unwrap();
+        assert_eq!(built, expected);
+        let mut by_set_user =
+            AuthEvent::new("x".into(), at(5), "ocsf", Action::Login, Outcome::Failure);
+        by_set_user.set_user("  Bob@Example.com ");
+        assert_eq!(by_set_user.user, owned[0].user);
+        assert_eq!(by_set_user.user_domain, owned[0].user_domain);
     }
 }

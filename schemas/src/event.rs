@@ -4,6 +4,8 @@
 //! Authentication (class 3002), so that any OCSF or ECS consumer can map an
 //! authtrail event one to one.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -241,11 +243,195 @@ impl AuthEvent {
             return;
         }
         let user = login.to_lowercase();
-        self.user_domain = user
-            .rsplit_once('@')
-            .map(|(_, domain)| domain)
-            .filter(|domain| !domain.is_empty())
-            .map(str::to_owned);
+        self.user_domain = domain_of(&user).map(str::to_owned);
         self.user = Some(user);
+    }
+}
+
+/// An event whose text borrows from the record it was parsed from: what
+/// adapters hand to an [`EventSink`]. Building Arrow columns straight from
+/// it skips an owned [`AuthEvent`] and its dozen strings per event.
+///
+/// Fields mean what they mean on [`AuthEvent`].
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub struct EventRef<'a> {
+    pub event_id: Cow<'a, str>,
+    pub time: DateTime<Utc>,
+    pub source: &'a str,
+    pub tenant: Option<Cow<'a, str>>,
+    pub user: Option<Cow<'a, str>>,
+    pub user_id: Option<Cow<'a, str>>,
+    pub user_domain: Option<Cow<'a, str>>,
+    pub action: Action,
+    pub outcome: Outcome,
+    pub method: Option<Method>,
+    pub mfa: Option<bool>,
+    pub reason: Option<Reason>,
+    pub reason_detail: Option<Cow<'a, str>>,
+    pub src_ip: Option<Cow<'a, str>>,
+    pub src_host: Option<Cow<'a, str>>,
+    pub dst_host: Option<Cow<'a, str>>,
+    pub country: Option<Cow<'a, str>>,
+    pub city: Option<Cow<'a, str>>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub user_agent: Option<Cow<'a, str>>,
+    pub session_id: Option<Cow<'a, str>>,
+    pub app: Option<Cow<'a, str>>,
+    pub raw: &'a str,
+}
+
+impl<'a> EventRef<'a> {
+    /// A new event with every optional field empty.
+    pub fn new(
+        event_id: Cow<'a, str>,
+        time: DateTime<Utc>,
+        source: &'a str,
+        action: Action,
+        outcome: Outcome,
+        raw: &'a str,
+    ) -> Self {
+        EventRef {
+            event_id,
+            time,
+            source,
+            tenant: None,
+            user: None,
+            user_id: None,
+            user_domain: None,
+            action,
+            outcome,
+            method: None,
+            mfa: None,
+            reason: None,
+            reason_detail: None,
+            src_ip: None,
+            src_host: None,
+            dst_host: None,
+            country: None,
+            city: None,
+            latitude: None,
+            longitude: None,
+            user_agent: None,
+            session_id: None,
+            app: None,
+            raw,
+        }
+    }
+
+    /// Sets `user` and `user_domain` as [`AuthEvent::set_user`] does,
+    /// borrowing `login` when it is lower-case already.
+    pub fn set_user(&mut self, login: &'a str) {
+        let login = login.trim();
+        if login.is_empty() {
+            return;
+        }
+        let lower_already = login.is_ascii() && !login.bytes().any(|b| b.is_ascii_uppercase());
+        let user: Cow<'a, str> = if lower_already {
+            Cow::Borrowed(login)
+        } else {
+            Cow::Owned(login.to_lowercase())
+        };
+        self.user_domain = match &user {
+            Cow::Borrowed(user) => domain_of(user).map(Cow::Borrowed),
+            Cow::Owned(user) => domain_of(user).map(|d| Cow::Owned(d.to_owned())),
+        };
+        self.user = Some(user);
+    }
+
+    /// The owned event.
+    pub fn into_owned(self) -> AuthEvent {
+        let owned = |text: Option<Cow<'a, str>>| text.map(Cow::into_owned);
+        AuthEvent {
+            event_id: self.event_id.into_owned(),
+            time: self.time,
+            source: self.source.to_owned(),
+            tenant: owned(self.tenant),
+            user: owned(self.user),
+            user_id: owned(self.user_id),
+            user_domain: owned(self.user_domain),
+            action: self.action,
+            outcome: self.outcome,
+            method: self.method,
+            mfa: self.mfa,
+            reason: self.reason,
+            reason_detail: owned(self.reason_detail),
+            src_ip: owned(self.src_ip),
+            src_host: owned(self.src_host),
+            dst_host: owned(self.dst_host),
+            country: owned(self.country),
+            city: owned(self.city),
+            latitude: self.latitude,
+            longitude: self.longitude,
+            user_agent: owned(self.user_agent),
+            session_id: owned(self.session_id),
+            app: owned(self.app),
+            raw: self.raw.to_owned(),
+        }
+    }
+}
+
+/// The domain of a lower-case login that is an e-mail address.
+fn domain_of(user: &str) -> Option<&str> {
+    user.rsplit_once('@')
+        .map(|(_, domain)| domain)
+        .filter(|domain| !domain.is_empty())
+}
+
+impl AuthEvent {
+    /// The event as a borrowed view.
+    pub fn to_ref(&self) -> EventRef<'_> {
+        fn text(text: &Option<String>) -> Option<Cow<'_, str>> {
+            text.as_deref().map(Cow::Borrowed)
+        }
+        EventRef {
+            event_id: Cow::Borrowed(&self.event_id),
+            time: self.time,
+            source: &self.source,
+            tenant: text(&self.tenant),
+            user: text(&self.user),
+            user_id: text(&self.user_id),
+            user_domain: text(&self.user_domain),
+            action: self.action,
+            outcome: self.outcome,
+            method: self.method,
+            mfa: self.mfa,
+            reason: self.reason,
+            reason_detail: text(&self.reason_detail),
+            src_ip: text(&self.src_ip),
+            src_host: text(&self.src_host),
+            dst_host: text(&self.dst_host),
+            country: text(&self.country),
+            city: text(&self.city),
+            latitude: self.latitude,
+            longitude: self.longitude,
+            user_agent: text(&self.user_agent),
+            session_id: text(&self.session_id),
+            app: text(&self.app),
+            raw: &self.raw,
+        }
+    }
+}
+
+/// Where adapters put the events they parse: a `Vec` of owned events, or
+/// an Arrow batch builder that copies each field once, into its column.
+pub trait EventSink {
+    /// Takes a borrowed event.
+    fn push(&mut self, event: EventRef<'_>);
+
+    /// Takes an owned event (moved, where the sink keeps owned events).
+    fn push_owned(&mut self, event: AuthEvent) {
+        self.push(event.to_ref());
+    }
+}
+
+impl EventSink for Vec<AuthEvent> {
+    fn push(&mut self, event: EventRef<'_>) {
+        Vec::push(self, event.into_owned());
+    }
+
+    fn push_owned(&mut self, event: AuthEvent) {
+        Vec::push(self, event);
     }
 }

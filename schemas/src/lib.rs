@@ -15,6 +15,6 @@ pub mod positions;
 
 pub use append::{AppendLog, CommitSummary};
 pub use dead_letter::DeadLetter;
-pub use event::{Action, AuthEvent, Method, Outcome, Reason};
+pub use event::{Action, AuthEvent, EventRef, EventSink, Method, Outcome, Reason};
 pub use layout::{SCHEMA_VERSION, Table};
 pub use positions::SourcePositions;

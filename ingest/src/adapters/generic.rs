@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
+use authtrail_schemas::{Action, AuthEvent, EventSink, Method, Outcome, Reason};
 
 use super::util::{self, text};
 use super::{Adapter, ParseError};
@@ -171,7 +171,7 @@ impl Adapter for Generic {
         "generic"
     }
 
-    fn parse(&self, raw: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
+    fn parse(&self, raw: &str, out: &mut dyn EventSink) -> Result<(), ParseError> {
         let record = util::parse_object(raw)?;
         let time_path = self
             .mapping
@@ -246,7 +246,7 @@ impl Adapter for Generic {
         event.session_id = self.get(&record, "session_id");
         event.app = self.get(&record, "app");
         event.raw = raw.to_owned();
-        out.push(event);
+        out.push_owned(event);
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ mod windows;
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::Value;
 
-use authtrail_schemas::AuthEvent;
+use authtrail_schemas::{AuthEvent, EventSink};
 
 use crate::IngestError;
 pub use crate::records::Framing;
@@ -70,8 +70,9 @@ pub trait Adapter: Send + Sync {
         Framing::Json
     }
 
-    /// Parses one record, appending the events it holds to `out`.
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError>;
+    /// Parses one record, handing the events it holds to `out`. A record
+    /// that is rejected hands over none.
+    fn parse(&self, record: &str, out: &mut dyn EventSink) -> Result<(), ParseError>;
 }
 
 /// A source whose every record is one JSON object holding one event.
@@ -85,9 +86,9 @@ impl Adapter for JsonObjectAdapter {
         self.name
     }
 
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
+    fn parse(&self, record: &str, out: &mut dyn EventSink) -> Result<(), ParseError> {
         let value = util::parse_object(record)?;
-        out.push((self.map)(&value, record)?);
+        out.push_owned((self.map)(&value, record)?);
         Ok(())
     }
 }

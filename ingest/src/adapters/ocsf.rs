@@ -3,11 +3,15 @@
 //! write them.
 //!
 //! This is also the demo's wire format, so it is parsed with typed structs
-//! (borrowing from the record) rather than a generic JSON tree.
+//! (borrowing from the record) rather than a generic JSON tree, and its
+//! events go to the sink as borrowed views: into Arrow columns, each
+//! field is copied once.
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
+use authtrail_schemas::{Action, EventRef, EventSink, Method, Outcome, Reason};
 
 use super::util;
 use super::{Adapter, ParseError};
@@ -130,11 +134,16 @@ struct Cloud<'a> {
     account: Uid<'a>,
 }
 
-fn owned(text: &Option<Text<'_>>) -> Option<String> {
-    text.as_ref()
+/// The trimmed text of a field, if it has any.
+fn text<'r>(field: &'r Option<Text<'_>>) -> Option<&'r str> {
+    field
+        .as_ref()
         .map(|t| t.as_str().trim())
         .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+}
+
+fn borrowed<'r>(field: &'r Option<Text<'_>>) -> Option<Cow<'r, str>> {
+    text(field).map(Cow::Borrowed)
 }
 
 impl Adapter for Ocsf {
@@ -142,7 +151,7 @@ impl Adapter for Ocsf {
         "ocsf"
     }
 
-    fn parse(&self, raw: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
+    fn parse(&self, raw: &str, out: &mut dyn EventSink) -> Result<(), ParseError> {
         let record: Record = serde_json::from_str(raw).map_err(|err| {
             ParseError::rejected(if err.is_syntax() || err.is_eof() {
                 format!("not valid JSON: {err}")
@@ -155,7 +164,7 @@ impl Adapter for Ocsf {
     }
 }
 
-fn event(r: &Record<'_>, raw: &str) -> Result<AuthEvent, ParseError> {
+fn event<'r>(r: &'r Record<'_>, raw: &'r str) -> Result<EventRef<'r>, ParseError> {
     let class = r.class_uid.ok_or_else(|| {
         ParseError::rejected(
             "not an OCSF event: missing `class_uid` (expected 3002 Authentication)",
@@ -207,41 +216,36 @@ fn event(r: &Record<'_>, raw: &str) -> Result<AuthEvent, ParseError> {
         Some(2) => Outcome::Failure,
         _ => Outcome::Unknown,
     };
-    let id = owned(&r.metadata.uid);
-    let mut event = AuthEvent::new(
-        util::id_or_hash(id, "ocsf", raw),
-        time,
-        "ocsf",
-        action,
-        outcome,
-    );
-    event.tenant = owned(&r.metadata.tenant_uid).or_else(|| owned(&r.cloud.account.uid));
-    if let Some(login) = owned(&r.user.email_addr).or_else(|| owned(&r.user.name)) {
-        event.set_user(&login);
+    let id = match text(&r.metadata.uid) {
+        Some(id) => Cow::Borrowed(id),
+        None => Cow::Owned(util::hashed_id("ocsf", raw)),
+    };
+    let mut event = EventRef::new(id, time, "ocsf", action, outcome, raw);
+    event.tenant = borrowed(&r.metadata.tenant_uid).or_else(|| borrowed(&r.cloud.account.uid));
+    if let Some(login) = text(&r.user.email_addr).or_else(|| text(&r.user.name)) {
+        event.set_user(login);
         if event.user_domain.is_none() {
-            event.user_domain = owned(&r.user.domain).map(|d| d.to_lowercase());
+            event.user_domain = text(&r.user.domain).map(|d| Cow::Owned(d.to_lowercase()));
         }
     }
-    event.user_id = owned(&r.user.uid);
-    let factor = r.auth_factors.iter().find_map(|f| owned(&f.factor_type));
-    event.method =
-        factor
-            .as_deref()
-            .and_then(util::method_from_text)
-            .or(match r.auth_protocol_id {
-                Some(1 | 3 | 7 | 8) => Some(Method::Password),
-                Some(2) => Some(Method::Other),
-                Some(4) => Some(Method::Oidc),
-                Some(5) => Some(Method::Saml),
-                Some(6) => Some(Method::Oauth),
-                _ => r.auth_protocol.as_deref().and_then(util::method_from_text),
-            });
+    event.user_id = borrowed(&r.user.uid);
+    let factor = r.auth_factors.iter().find_map(|f| text(&f.factor_type));
+    event.method = factor
+        .and_then(util::method_from_text)
+        .or(match r.auth_protocol_id {
+            Some(1 | 3 | 7 | 8) => Some(Method::Password),
+            Some(2) => Some(Method::Other),
+            Some(4) => Some(Method::Oidc),
+            Some(5) => Some(Method::Saml),
+            Some(6) => Some(Method::Oauth),
+            _ => r.auth_protocol.as_deref().and_then(util::method_from_text),
+        });
     event.mfa = r
         .is_mfa
         .or_else(|| (!r.auth_factors.is_empty()).then_some(true));
-    let detail = owned(&r.status_detail).or_else(|| owned(&r.status_code));
+    let detail = text(&r.status_detail).or_else(|| text(&r.status_code));
     if outcome == Outcome::Failure {
-        event.reason = Some(match detail.as_deref() {
+        event.reason = Some(match detail {
             Some(d) => util::reason_from_text(d),
             None if event.mfa == Some(true) => Reason::MfaFailed,
             None => Reason::Other,
@@ -249,20 +253,23 @@ fn event(r: &Record<'_>, raw: &str) -> Result<AuthEvent, ParseError> {
     } else if action == Action::Lockout {
         event.reason = Some(Reason::AccountLocked);
     }
-    event.reason_detail =
-        detail.or_else(|| owned(&r.activity_name).filter(|_| outcome == Outcome::Failure));
+    event.reason_detail = detail
+        .or_else(|| text(&r.activity_name).filter(|_| outcome == Outcome::Failure))
+        .map(Cow::Borrowed);
     let src = &r.src_endpoint;
-    event.src_ip = util::clean_ip(owned(&src.ip));
-    event.src_host = owned(&src.hostname);
-    event.dst_host = owned(&r.dst_endpoint.hostname).or_else(|| owned(&r.metadata.product.name));
-    event.country = util::country_code(owned(&src.location.country));
-    event.city = owned(&src.location.city);
+    event.src_ip = text(&src.ip)
+        .and_then(util::clean_ip_text)
+        .map(Cow::Borrowed);
+    event.src_host = borrowed(&src.hostname);
+    event.dst_host =
+        borrowed(&r.dst_endpoint.hostname).or_else(|| borrowed(&r.metadata.product.name));
+    event.country = text(&src.location.country).and_then(util::country_code_text);
+    event.city = borrowed(&src.location.city);
     // OCSF coordinates are [longitude, latitude], as in GeoJSON.
     event.latitude = src.location.lat.or(src.location.coordinates.map(|c| c[1]));
     event.longitude = src.location.long.or(src.location.coordinates.map(|c| c[0]));
-    event.user_agent = owned(&r.http_request.user_agent);
-    event.session_id = owned(&r.session.uid);
-    event.app = owned(&r.service.name).or_else(|| owned(&r.dst_endpoint.svc_name));
-    event.raw = raw.to_owned();
+    event.user_agent = borrowed(&r.http_request.user_agent);
+    event.session_id = borrowed(&r.session.uid);
+    event.app = borrowed(&r.service.name).or_else(|| borrowed(&r.dst_endpoint.svc_name));
     Ok(event)
 }

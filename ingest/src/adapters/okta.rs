@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
+use authtrail_schemas::{Action, AuthEvent, EventSink, Method, Outcome, Reason};
 
 use super::util::{self, at, first_text, text};
 use super::{Adapter, ParseError};
@@ -32,7 +32,7 @@ impl Adapter for Okta {
         "okta"
     }
 
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
+    fn parse(&self, record: &str, out: &mut dyn EventSink) -> Result<(), ParseError> {
         let value = util::parse_object(record)?;
         if text(&value, "eventType").as_deref() == Some("com.okta.event_hook") {
             let envelope: Envelope = serde_json::from_str(record).map_err(|err| {
@@ -41,28 +41,31 @@ impl Adapter for Okta {
                 ))
             })?;
             let tenant = envelope.source.as_deref().and_then(host_of_url);
-            let before = out.len();
+            // All of an envelope's events, or none.
+            let mut events = Vec::with_capacity(envelope.data.events.len());
             let mut skipped = Vec::new();
             for (index, event) in envelope.data.events.iter().enumerate() {
                 let inner: Value = serde_json::from_str(event.get())
                     .map_err(|err| ParseError::rejected(format!("data.events[{index}]: {err}")))?;
                 match log_event(&inner, event.get(), tenant.clone()) {
-                    Ok(parsed) => out.push(parsed),
+                    Ok(parsed) => events.push(parsed),
                     Err(ParseError::NotAuthentication(kind)) => skipped.push(kind),
                     Err(ParseError::Rejected(reason)) => {
-                        out.truncate(before);
                         return Err(ParseError::rejected(format!(
                             "data.events[{index}]: {reason}"
                         )));
                     }
                 }
             }
-            if out.len() == before && !skipped.is_empty() {
+            if events.is_empty() && !skipped.is_empty() {
                 return Err(ParseError::NotAuthentication(skipped.join(", ")));
+            }
+            for event in events {
+                out.push_owned(event);
             }
             return Ok(());
         }
-        out.push(log_event(&value, record, None)?);
+        out.push_owned(log_event(&value, record, None)?);
         Ok(())
     }
 }

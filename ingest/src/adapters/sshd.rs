@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 
-use authtrail_schemas::{Action, AuthEvent, Method, Outcome, Reason};
+use authtrail_schemas::{Action, AuthEvent, EventSink, Method, Outcome, Reason};
 
 use super::util;
 use super::{Adapter, Framing, ParseError};
@@ -278,7 +278,7 @@ impl Adapter for Sshd {
         Framing::Text
     }
 
-    fn parse(&self, record: &str, out: &mut Vec<AuthEvent>) -> Result<(), ParseError> {
+    fn parse(&self, record: &str, out: &mut dyn EventSink) -> Result<(), ParseError> {
         let line = self.split(record)?;
         if line.program != "sshd" && !line.program.starts_with("sshd-") {
             return Err(ParseError::NotAuthentication(format!(
@@ -308,7 +308,7 @@ impl Adapter for Sshd {
         event.dst_host = Some(line.host.to_owned());
         event.app = Some("sshd".to_owned());
         event.raw = record.to_owned();
-        out.push(event);
+        out.push_owned(event);
         Ok(())
     }
 }

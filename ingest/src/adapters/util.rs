@@ -2,6 +2,8 @@
 //! path, parsing timestamps, deterministic ids, and normalising free-text
 //! reasons, methods, addresses and country names.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -325,11 +327,7 @@ pub fn method_from_text(text: &str) -> Option<Method> {
 /// and the IPv4-mapped IPv6 prefix Windows writes (`::ffff:10.0.0.5`).
 pub fn clean_ip(ip: Option<String>) -> Option<String> {
     let ip = ip?;
-    let clean = ip.trim();
-    let clean = clean.strip_prefix("::ffff:").unwrap_or(clean);
-    if clean.is_empty() || clean == "-" || clean == "unknown" {
-        return None;
-    }
+    let clean = clean_ip_text(&ip)?;
     // Most addresses arrive clean: keep the allocation we have.
     Some(if clean.len() == ip.len() {
         ip
@@ -338,23 +336,46 @@ pub fn clean_ip(ip: Option<String>) -> Option<String> {
     })
 }
 
+/// [`clean_ip`] of borrowed text: the address within it.
+pub fn clean_ip_text(ip: &str) -> Option<&str> {
+    let clean = ip.trim();
+    let clean = clean.strip_prefix("::ffff:").unwrap_or(clean);
+    if clean.is_empty() || clean == "-" || clean == "unknown" {
+        return None;
+    }
+    Some(clean)
+}
+
 /// An ISO 3166 alpha-2 code from a code or a country's English name. A
 /// name not in the table is kept as given, so nothing is lost.
 pub fn country_code(country: Option<String>) -> Option<String> {
     let country = country?;
-    if country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()) {
+    if is_country_code(&country) {
         return Some(country);
     }
+    country_code_text(&country).map(Cow::into_owned)
+}
+
+fn is_country_code(text: &str) -> bool {
+    text.len() == 2 && text.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// [`country_code`] of borrowed text, borrowing it where it is a code
+/// already.
+pub fn country_code_text(country: &str) -> Option<Cow<'_, str>> {
     let trimmed = country.trim();
+    if is_country_code(trimmed) {
+        return Some(Cow::Borrowed(trimmed));
+    }
     if trimmed.len() == 2 && trimmed.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Some(trimmed.to_ascii_uppercase());
+        return Some(Cow::Owned(trimmed.to_ascii_uppercase()));
     }
     let lower = trimmed.to_ascii_lowercase();
     COUNTRY_NAMES
         .iter()
         .find(|(name, _)| *name == lower)
-        .map(|(_, code)| (*code).to_owned())
-        .or_else(|| (!trimmed.is_empty()).then(|| trimmed.to_owned()))
+        .map(|(_, code)| Cow::Borrowed(*code))
+        .or_else(|| (!trimmed.is_empty()).then_some(Cow::Borrowed(trimmed)))
 }
 
 /// English names (as IdPs write them) of the countries most often seen.

@@ -27,14 +27,14 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
 use arrow::array::RecordBatch;
-use authtrail_schemas::arrow_schema::events_to_batch;
+use authtrail_schemas::SourcePositions;
+use authtrail_schemas::arrow_schema::EventBatchBuilder;
 use authtrail_schemas::positions::kafka_key;
-use authtrail_schemas::{AuthEvent, SourcePositions};
 
 use super::{KafkaReport, KafkaSettings, KafkaStats, PartitionStats, lock, origin};
 use crate::IngestError;
 use crate::adapters::{self, Adapter, AdapterOptions, ParseError};
-use crate::pipeline::{self, Parsed};
+use crate::pipeline::{self, Output, Parsed};
 use crate::staging::{Batch, CommitResult, Stager};
 
 /// Batches handed to the writer and not yet acknowledged, at most.
@@ -497,59 +497,84 @@ impl Shared {
     }
 }
 
-/// Parses every pending message with its topic's adapter, in parallel;
-/// each piece's events become an Arrow batch on the thread that parsed
-/// them. The returned `Parsed` holds the dead letters and counts.
+/// Parses every pending message with its topic's adapter, in parallel,
+/// straight into Arrow batches (one per piece, built on the thread that
+/// parsed it). The returned `Parsed` holds the dead letters and counts.
 fn parse_messages(
     topics: &[Topic],
     pending: &Pending,
     received_at: DateTime<Utc>,
 ) -> Result<(Parsed, Vec<RecordBatch>), IngestError> {
     let ingested_at = received_at.timestamp_micros();
-    let pieces: Vec<(Parsed, Option<RecordBatch>)> = pending
+    let pieces: Vec<Parsed> = pending
         .messages
         .par_chunks(PARSE_CHUNK)
         .map(|chunk| {
             let mut parsed = Parsed::default();
-            let mut events = Vec::with_capacity(chunk.len());
+            let bytes = chunk
+                .iter()
+                .filter_map(|message| message.payload.as_ref().map(|range| range.len()))
+                .sum();
+            let mut singles = EventBatchBuilder::with_capacity(chunk.len(), bytes);
+            // Batches of multi-record messages, in message order with the
+            // single records' batch that precedes them.
+            let mut batches = Vec::new();
+            let output = Output::Batches {
+                ingested_at_micros: ingested_at,
+            };
             for message in chunk {
                 let topic = &topics[message.topic];
                 let body = message
                     .payload
                     .as_ref()
                     .map(|range| &pending.payloads[range.clone()]);
-                parse_message(topic, message, body, received_at, &mut events, &mut parsed);
+                let multi = parse_message(
+                    topic,
+                    message,
+                    body,
+                    (received_at, output),
+                    &mut singles,
+                    &mut parsed,
+                )?;
+                if let Some(mut piece) = multi {
+                    if !singles.is_empty() {
+                        let full = std::mem::replace(
+                            &mut singles,
+                            EventBatchBuilder::with_capacity(chunk.len(), bytes),
+                        );
+                        batches.push(full.finish(ingested_at)?);
+                    }
+                    batches.append(&mut piece.batches);
+                    parsed.absorb(piece);
+                }
             }
-            let mut rows: Vec<&AuthEvent> = events.iter().collect();
-            rows.extend(parsed.events.iter().flatten());
-            let batch = if rows.is_empty() {
-                None
-            } else {
-                Some(events_to_batch(&rows, ingested_at)?)
-            };
-            parsed.events.clear();
-            Ok((parsed, batch))
+            if !singles.is_empty() {
+                batches.push(singles.finish(ingested_at)?);
+            }
+            parsed.event_count = batches.iter().map(RecordBatch::num_rows).sum();
+            parsed.batches = batches;
+            Ok(parsed)
         })
         .collect::<Result<_, IngestError>>()?;
     let mut all = Parsed::default();
-    let mut batches = Vec::with_capacity(pieces.len());
-    for (piece, batch) in pieces {
+    for piece in pieces {
         all.absorb(piece);
-        batches.extend(batch);
     }
+    let batches = std::mem::take(&mut all.batches);
     Ok((all, batches))
 }
 
-/// One message: a single record takes the direct path; NDJSON, arrays and
-/// envelopes go through the body parser, which numbers their lines.
+/// One message: a single record goes straight to `singles`; NDJSON,
+/// arrays and envelopes go through the body parser, which numbers their
+/// lines, and come back as their own `Parsed`.
 fn parse_message(
     topic: &Topic,
     message: &Message,
     body: Option<&[u8]>,
-    received_at: DateTime<Utc>,
-    events: &mut Vec<AuthEvent>,
+    (received_at, output): (DateTime<Utc>, Output),
+    singles: &mut EventBatchBuilder,
     parsed: &mut Parsed,
-) {
+) -> Result<Option<Parsed>, IngestError> {
     let adapter = &*topic.adapter;
     let reject = |parsed: &mut Parsed, line: u64, raw: &[u8], reason: String| {
         parsed.dead_letters.push(pipeline::dead_letter(
@@ -571,25 +596,25 @@ fn parse_message(
             "message is empty"
         };
         reject(parsed, 1, body, reason.into());
-        return;
+        return Ok(None);
     }
     let single = memchr::memchr(b'\n', record).is_none()
         && (adapter.framing() == adapters::Framing::Text || record[0] != b'[');
     if !single {
         let origin = origin(&topic.name, message.partition, message.offset);
-        parsed.absorb(pipeline::parse_body(adapter, body, &origin, received_at));
-        return;
+        return pipeline::parse_body(adapter, body, &origin, received_at, output).map(Some);
     }
     parsed.records += 1;
     let Ok(text) = std::str::from_utf8(record) else {
         reject(parsed, 1, body, "message is not UTF-8".into());
-        return;
+        return Ok(None);
     };
-    match adapter.parse(text, events) {
+    match adapter.parse(text, singles) {
         Ok(()) => {}
         Err(ParseError::Rejected(reason)) => reject(parsed, 1, body, reason),
         Err(ParseError::NotAuthentication(kind)) => *parsed.skipped.entry(kind).or_default() += 1,
     }
+    Ok(None)
 }
 
 /// Consumes `settings.topics` as a member of `settings.group` into the log
