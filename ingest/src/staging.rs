@@ -810,10 +810,9 @@ fn seal_segment(
 /// Reads a full segment back, and checks that it holds every row that was
 /// committed to it.
 ///
-/// Message by message, not in one read: the allocator hands buffers of
-/// more than 32 MiB straight back to the kernel when they are freed, so a
-/// whole segment read at once would be faulted in and zeroed afresh for
-/// every seal, where buffers the size of one commit are reused.
+/// Message by message, not in one read: no buffer the size of the whole
+/// segment is held beside its decoded batches, and buffers the size of one
+/// commit are reused from one message, and one seal, to the next.
 fn read_full_segment(segment: &FullSegment) -> Result<Vec<RecordBatch>, IngestError> {
     use std::io::Read;
     if segment.rows == 0 {

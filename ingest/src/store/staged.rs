@@ -124,11 +124,9 @@ impl PreparedSeal {
 /// to be written straight from slices of its inputs.
 const MIN_AVERAGE_RUN: usize = 32;
 
-/// Rows gathered into one batch. A day's file is gathered piece by piece:
-/// the allocator returns buffers of more than 32 MiB to the kernel when
-/// they are freed, so one copy of a whole day's `raw` column would be
-/// faulted in and zeroed afresh for every seal, where pieces of this size
-/// are reused.
+/// Rows gathered into one batch. A day's file is gathered piece by piece,
+/// so that no second copy of a whole day's `raw` column is held at once,
+/// and pieces of this size are reused from one to the next.
 const GATHER_CHUNK_ROWS: usize = 8192;
 
 /// A file's rows, given as (input, row) in file order, as batches to write
