@@ -186,14 +186,25 @@ impl EventLog {
     /// ones. Returns, per row, whether it is new and must be staged.
     pub fn stage_batch(&mut self, batch: &RecordBatch) -> Result<Vec<bool>, IngestError> {
         let (times, sources, ids) = key_columns(batch)?;
-        let mut accepted = Vec::with_capacity(batch.num_rows());
-        for row in 0..batch.num_rows() {
-            let day = layout::day_of_micros(times.value(row)).unwrap_or_default();
+        let rows = batch.num_rows();
+        let seed = self.key_seed;
+        let mut accepted = Vec::with_capacity(rows);
+        // Runs of rows of one day look their partition up once.
+        let day_number = |row: usize| times.value(row).div_euclid(MICROS_PER_DAY);
+        let mut start = 0;
+        while start < rows {
+            let mut end = start + 1;
+            while end < rows && day_number(end) == day_number(start) {
+                end += 1;
+            }
+            let day = layout::day_of_micros(times.value(start)).unwrap_or_default();
             self.load_partition(Table::Events, day)?;
-            let key = self.key_of_parts(sources.value(row), ids.value(row));
             let partition = self.partition_mut(day)?;
-            let new = !partition.keys.contains(&key) && partition.staged.insert(key);
-            accepted.push(new);
+            for row in start..end {
+                let key = hash_key(seed, &[sources.value(row), ids.value(row)]);
+                accepted.push(!partition.keys.contains(&key) && partition.staged.insert(key));
+            }
+            start = end;
         }
         Ok(accepted)
     }
