@@ -9,16 +9,23 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// jemalloc, for ingest's way of allocating: buffers of hundreds of
-/// kilobytes to megabytes (request bodies, Arrow batches, Parquet pages),
-/// many a second, often freed by another thread than the one that
+/// kilobytes to tens of megabytes (request bodies, Arrow batches, Parquet
+/// pages), many a second, often freed by another thread than the one that
 /// allocated them. Against mimalloc 3 under `authtrail bench http`, the
-/// server held a third less memory and stored 8–17% more events/s
+/// server held a third less memory and stored about 10% more events/s
 /// (`BENCHMARKS.md`): mimalloc's heap grew to twice the live data, and on
-/// this kind of VM every page the heap grows by costs a fault and a
-/// zeroing. jemalloc gives memory unused for 10 s back to the kernel;
-/// `_RJEM_MALLOC_CONF` (e.g. `dirty_decay_ms:30000`) tunes it.
+/// this kind of VM every page a heap grows by costs a fault and a zeroing.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's settings, read when it starts. Transparent huge pages for
+/// its heap: file ingest streams gigabytes through buffers of megabytes,
+/// and with 4 KiB pages it took a third longer (page faults and TLB
+/// misses). Memory unused for 10 s still goes back to the kernel. The
+/// `_RJEM_MALLOC_CONF` environment variable overrides any of it.
+#[allow(unsafe_code)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static JEMALLOC_CONF: &[u8; 11] = b"thp:always\0";
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
