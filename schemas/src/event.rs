@@ -207,32 +207,7 @@ impl AuthEvent {
         action: Action,
         outcome: Outcome,
     ) -> Self {
-        AuthEvent {
-            event_id,
-            time,
-            source: source.to_owned(),
-            tenant: None,
-            user: None,
-            user_id: None,
-            user_domain: None,
-            action,
-            outcome,
-            method: None,
-            mfa: None,
-            reason: None,
-            reason_detail: None,
-            src_ip: None,
-            src_host: None,
-            dst_host: None,
-            country: None,
-            city: None,
-            latitude: None,
-            longitude: None,
-            user_agent: None,
-            session_id: None,
-            app: None,
-            raw: String::new(),
-        }
+        EventRef::new(Cow::Owned(event_id), time, source, action, outcome, "").into_owned()
     }
 
     /// Sets `user` to the normalised form of `login` (trimmed, lower-case)
