@@ -109,10 +109,8 @@ async fn ingest_inner(
     // A small body's events go to the stager as they are (it builds one
     // Arrow batch for all of a commit's single deliveries). A large
     // body is parsed on the parsing pool, straight into Arrow batches.
-    let (parsed, by_outcome) = if body.len() <= INLINE_PARSE_BYTES {
-        let parsed = parse(state, source, &body, &origin, Output::Events)?;
-        let by_outcome = parsed.events_by_outcome();
-        (parsed, by_outcome)
+    let parsed = if body.len() <= INLINE_PARSE_BYTES {
+        parse(state, source, &body, &origin, Output::Events)?
     } else {
         let state = Arc::clone(state);
         let source = source.to_owned();
@@ -121,12 +119,11 @@ async fn ingest_inner(
             let output = Output::Batches {
                 ingested_at_micros: Utc::now().timestamp_micros(),
             };
-            let parsed = parse(&state, &source, &body, &origin, output)?;
-            let by_outcome = parsed.events_by_outcome();
-            Ok((parsed, by_outcome))
+            parse(&state, &source, &body, &origin, output)
         })
         .await?
     };
+    let by_outcome = parsed.events_by_outcome();
     let Parsed {
         events,
         batches,

@@ -213,13 +213,10 @@ impl AuthEvent {
     /// Sets `user` to the normalised form of `login` (trimmed, lower-case)
     /// and derives `user_domain` from it when it is an e-mail address.
     pub fn set_user(&mut self, login: &str) {
-        let login = login.trim();
-        if login.is_empty() {
-            return;
+        if let Some((user, domain)) = normalized_user(login) {
+            self.user_domain = domain.map(Cow::into_owned);
+            self.user = Some(user.into_owned());
         }
-        let user = login.to_lowercase();
-        self.user_domain = domain_of(&user).map(str::to_owned);
-        self.user = Some(user);
     }
 }
 
@@ -298,21 +295,10 @@ impl<'a> EventRef<'a> {
     /// Sets `user` and `user_domain` as [`AuthEvent::set_user`] does,
     /// borrowing `login` when it is lower-case already.
     pub fn set_user(&mut self, login: &'a str) {
-        let login = login.trim();
-        if login.is_empty() {
-            return;
+        if let Some((user, domain)) = normalized_user(login) {
+            self.user_domain = domain;
+            self.user = Some(user);
         }
-        let lower_already = login.is_ascii() && !login.bytes().any(|b| b.is_ascii_uppercase());
-        let user: Cow<'a, str> = if lower_already {
-            Cow::Borrowed(login)
-        } else {
-            Cow::Owned(login.to_lowercase())
-        };
-        self.user_domain = match &user {
-            Cow::Borrowed(user) => domain_of(user).map(Cow::Borrowed),
-            Cow::Owned(user) => domain_of(user).map(|d| Cow::Owned(d.to_owned())),
-        };
-        self.user = Some(user);
     }
 
     /// The owned event.
@@ -345,6 +331,22 @@ impl<'a> EventRef<'a> {
             raw: self.raw.to_owned(),
         }
     }
+}
+
+/// The normalised form of a login (trimmed, lower-case) and, when it is an
+/// e-mail address, its domain; both borrow `login` where it is lower-case
+/// already. `None` for a blank login.
+fn normalized_user(login: &str) -> Option<(Cow<'_, str>, Option<Cow<'_, str>>)> {
+    let login = login.trim();
+    if login.is_empty() {
+        return None;
+    }
+    if login.is_ascii() && !login.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some((Cow::Borrowed(login), domain_of(login).map(Cow::Borrowed)));
+    }
+    let user = login.to_lowercase();
+    let domain = domain_of(&user).map(|domain| Cow::Owned(domain.to_owned()));
+    Some((Cow::Owned(user), domain))
 }
 
 /// The domain of a lower-case login that is an e-mail address.

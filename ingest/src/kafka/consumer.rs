@@ -532,7 +532,8 @@ fn parse_messages(
                     topic,
                     message,
                     body,
-                    (received_at, output),
+                    received_at,
+                    output,
                     &mut singles,
                     &mut parsed,
                 )?;
@@ -571,7 +572,8 @@ fn parse_message(
     topic: &Topic,
     message: &Message,
     body: Option<&[u8]>,
-    (received_at, output): (DateTime<Utc>, Output),
+    received_at: DateTime<Utc>,
+    output: Output,
     singles: &mut EventBatchBuilder,
     parsed: &mut Parsed,
 ) -> Result<Option<Parsed>, IngestError> {
