@@ -12,6 +12,7 @@ mod generic;
 mod github;
 mod harness;
 mod keycloak;
+mod memo;
 mod ocsf;
 mod okta;
 mod sshd;

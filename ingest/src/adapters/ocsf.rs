@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use authtrail_schemas::{Action, EventRef, EventSink, Method, Outcome, Reason};
 
+use super::memo::{memo, memoized};
 use super::util;
 use super::{Adapter, ParseError};
 
@@ -164,6 +165,23 @@ impl Adapter for Ocsf {
     }
 }
 
+memo!(LOGIN_ACTIONS: Action);
+
+/// What an Authentication event's code says it is: a login, or a step of
+/// MFA (Okta's codes, which OCSF exporters keep, name the factor).
+fn login_action(code: &str) -> Action {
+    let code = code.to_ascii_lowercase();
+    if code.contains("mfa") || code.contains("factor") || code.contains("push") {
+        if code.contains("send") || code.contains("challenge") {
+            Action::MfaChallenge
+        } else {
+            Action::MfaVerify
+        }
+    } else {
+        Action::Login
+    }
+}
+
 fn event<'r>(r: &'r Record<'_>, raw: &'r str) -> Result<EventRef<'r>, ParseError> {
     let class = r.class_uid.ok_or_else(|| {
         ParseError::rejected(
@@ -172,24 +190,9 @@ fn event<'r>(r: &'r Record<'_>, raw: &'r str) -> Result<EventRef<'r>, ParseError
     })?;
     let activity = r.activity_id.unwrap_or(0);
     let code = r.metadata.event_code.as_deref().unwrap_or_default();
-    // Codes are lower-case almost always: lower-case only when needed.
-    let lowered;
-    let code = if code.bytes().any(|b| b.is_ascii_uppercase()) {
-        lowered = code.to_ascii_lowercase();
-        lowered.as_str()
-    } else {
-        code
-    };
     let action = match (class, activity) {
         (3002, 2) => Action::Logout,
-        (3002, _) if code.contains("mfa") || code.contains("factor") || code.contains("push") => {
-            if code.contains("send") || code.contains("challenge") {
-                Action::MfaChallenge
-            } else {
-                Action::MfaVerify
-            }
-        }
-        (3002, _) => Action::Login,
+        (3002, _) => memoized(&LOGIN_ACTIONS, code, login_action),
         (3001, 9) => Action::Lockout,
         (3001, 12) => Action::Unlock,
         (3001, 3) => Action::PasswordChange,

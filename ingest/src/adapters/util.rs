@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use authtrail_schemas::{Method, Reason};
 
 use super::ParseError;
+use super::memo::{memo, memoized};
 
 /// Parses a record as a JSON object.
 pub fn parse_object(record: &str) -> Result<Value, ParseError> {
@@ -196,8 +197,15 @@ pub fn id_or_hash(own: Option<String>, source: &str, raw: &str) -> String {
     own.unwrap_or_else(|| hashed_id(source, raw))
 }
 
+memo!(REASONS: Reason);
+memo!(METHODS: Option<Method>);
+
 /// Normalises a source's own words for a failure into a [`Reason`].
 pub fn reason_from_text(detail: &str) -> Reason {
+    memoized(&REASONS, detail, classify_reason)
+}
+
+fn classify_reason(detail: &str) -> Reason {
     let d = detail.to_ascii_lowercase().replace(['_', '-'], " ");
     let has = |words: &[&str]| words.iter().any(|w| d.contains(w));
     let mfa = has(&[
@@ -292,6 +300,10 @@ pub fn reason_from_text(detail: &str) -> Reason {
 
 /// Recognises common spellings of authentication methods.
 pub fn method_from_text(text: &str) -> Option<Method> {
+    memoized(&METHODS, text, classify_method)
+}
+
+fn classify_method(text: &str) -> Option<Method> {
     let t = text.to_ascii_lowercase();
     let has = |w: &str| t.contains(w);
     Some(
