@@ -741,8 +741,10 @@ impl Committer {
         // The reservation's metadata is synced here, once, and not by
         // the first commit's sync.
         file.sync_all().map_err(IngestError::io("syncing", &path))?;
-        let writer =
-            StreamWriter::try_new(BufWriter::with_capacity(1 << 20, file), &events_schema())?;
+        let writer = StreamWriter::try_new(
+            BufWriter::with_capacity(STAGING_WRITE_BUFFER, file),
+            &events_schema(),
+        )?;
         // The segment's name must be durable before anything in it is
         // acknowledged.
         fsio::sync_dir(&self.dir)?;
@@ -807,6 +809,15 @@ fn seal_segment(
     result
 }
 
+/// Gathers a commit's small column buffers into a few writes. A buffer at
+/// least this large (the raw payloads of a big commit) goes to the file
+/// directly rather than being copied through.
+const STAGING_WRITE_BUFFER: usize = 256 << 10;
+
+/// Gathers the small reads of message headers. A message body at least
+/// this large is read straight into the buffer that the batch keeps.
+const STAGING_READ_BUFFER: usize = 64 << 10;
+
 /// Reads a full segment back, and checks that it holds every row that was
 /// committed to it.
 ///
@@ -826,7 +837,7 @@ fn read_full_segment(segment: &FullSegment) -> Result<Vec<RecordBatch>, IngestEr
         message: format!("its committed rows cannot be read back: {err}"),
     };
     let file = File::open(path).map_err(IngestError::io("opening", path))?;
-    let committed = BufReader::with_capacity(1 << 20, file.take(segment.bytes));
+    let committed = BufReader::with_capacity(STAGING_READ_BUFFER, file.take(segment.bytes));
     let batches = StreamReader::try_new(committed, None)
         .map_err(damaged)?
         .collect::<Result<Vec<_>, _>>()
