@@ -12,7 +12,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use authtrail_schemas::layout::{IN_PROGRESS_SUFFIX, meta};
@@ -79,15 +79,6 @@ fn properties(
     };
     for column in unique {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
-    }
-    // Data pages v2 compress the values straight from the encoder, where
-    // v1 pages first copy them next to the levels. Writer version 2.0 would
-    // also make DELTA_BYTE_ARRAY the encoding of columns without a
-    // dictionary; raw payloads and session ids stay PLAIN, which is
-    // cheaper to write and compresses as well.
-    builder = builder.set_writer_version(WriterVersion::PARQUET_2_0);
-    for column in ["raw", "session_id"] {
-        builder = builder.set_column_encoding(ColumnPath::from(column), Encoding::PLAIN);
     }
     // Min/max of raw payloads prunes nothing and costs a comparison of
     // every payload.
