@@ -344,11 +344,11 @@ impl Shared {
         for (&(topic, partition), &next) in &offsets {
             positions.advance(&kafka_key(&self.topics[topic].name, partition), next);
         }
-        let (parsed, record_batches) = parse_messages(&self.topics, &pending, Utc::now())?;
+        let parsed = parse_messages(&self.topics, &pending, Utc::now())?;
         self.stats
             .add(&self.stats.skipped, parsed.skipped.values().sum::<u64>());
         let batch = Batch {
-            record_batches,
+            record_batches: parsed.batches,
             dead_letters: parsed.dead_letters,
             positions,
             ..Batch::default()
@@ -499,12 +499,12 @@ impl Shared {
 
 /// Parses every pending message with its topic's adapter, in parallel,
 /// straight into Arrow batches (one per piece, built on the thread that
-/// parsed it). The returned `Parsed` holds the dead letters and counts.
+/// parsed it), with the dead letters and counts.
 fn parse_messages(
     topics: &[Topic],
     pending: &Pending,
     received_at: DateTime<Utc>,
-) -> Result<(Parsed, Vec<RecordBatch>), IngestError> {
+) -> Result<Parsed, IngestError> {
     let ingested_at = received_at.timestamp_micros();
     let pieces: Vec<Parsed> = pending
         .messages
@@ -561,8 +561,7 @@ fn parse_messages(
     for piece in pieces {
         all.absorb(piece);
     }
-    let batches = std::mem::take(&mut all.batches);
-    Ok((all, batches))
+    Ok(all)
 }
 
 /// One message: a single record goes straight to `singles`; NDJSON,
