@@ -1,6 +1,6 @@
 //! `authtrail bench http`: the webhook-ingest benchmark. Starts `authtrail
 //! serve` as a child process on a fresh log, and from this process (the
-//! load generator, over loopback, on hyper's HTTP/1.1 client) posts demo
+//! load generator, over loopback, on keep-alive HTTP/1.1 connections) posts demo
 //! OCSF events: NDJSON batches, then one event per request over many
 //! keep-alive connections. Reports durable events/s, request latency
 //! percentiles, and the CPU time per event of the server and of the load
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use authtrail_ingest::demo::{DemoConfig, DemoReader};
 
@@ -141,23 +142,26 @@ fn demo_lines(users: usize, days: u32) -> anyhow::Result<Vec<String>> {
     Ok(text.lines().map(str::to_owned).collect())
 }
 
-/// A delivery ready to send: its body and its signature header.
-struct Signed {
-    body: bytes::Bytes,
-    signature: String,
-}
-
-/// Signs every body before the clock starts, as a replaying load generator
-/// (wrk, say) prepares its requests: the figures are then the server's,
-/// not the generator's. The server still verifies every signature, and
-/// the replay window (5 minutes) is far longer than a phase.
-fn sign_all(bodies: Vec<String>) -> Vec<Signed> {
+/// Signs every body and writes out its whole HTTP/1.1 request before the
+/// clock starts, as a replaying load generator (wrk, say) prepares its
+/// requests: the figures are then the server's, not the generator's. The
+/// server still verifies every signature, and the replay window (5
+/// minutes) is far longer than a phase.
+fn prepare_requests(bodies: Vec<String>, authority: &str, path: &str) -> Vec<bytes::Bytes> {
     let now = chrono::Utc::now().timestamp();
     bodies
         .into_iter()
-        .map(|body| Signed {
-            signature: authtrail_api::auth::webhook::sign(SECRET.as_bytes(), now, body.as_bytes()),
-            body: bytes::Bytes::from(body),
+        .map(|body| {
+            let signature =
+                authtrail_api::auth::webhook::sign(SECRET.as_bytes(), now, body.as_bytes());
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nhost: {authority}\r\nx-authtrail-signature: {signature}\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            let mut request = Vec::with_capacity(head.len() + body.len());
+            request.extend_from_slice(head.as_bytes());
+            request.extend_from_slice(body.as_bytes());
+            bytes::Bytes::from(request)
         })
         .collect()
 }
@@ -261,6 +265,41 @@ struct Load {
     generator_cpu_seconds: Option<f64>,
 }
 
+/// Room for a few answers at once; receipts are a few hundred bytes.
+const RESPONSE_BUFFER: usize = 16 * 1024;
+
+/// Reads one HTTP/1.1 response from `stream` (the server answers with a
+/// `content-length`), leaving whatever follows it in `buffer`: its status
+/// and body.
+async fn read_response(
+    stream: &mut tokio::net::TcpStream,
+    buffer: &mut bytes::BytesMut,
+) -> anyhow::Result<(u16, bytes::Bytes)> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head_len) = response.parse(buffer)? {
+            let status = response.code.context("a response without a status")?;
+            let length = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .context("a response without content-length")?;
+            let length: usize = std::str::from_utf8(length.value)?.trim().parse()?;
+            while buffer.len() < head_len + length {
+                if stream.read_buf(buffer).await? == 0 {
+                    bail!("the server closed the connection mid-response");
+                }
+            }
+            let mut response = buffer.split_to(head_len + length);
+            return Ok((status, response.split_off(head_len).freeze()));
+        }
+        if stream.read_buf(buffer).await? == 0 {
+            bail!("the server closed the connection");
+        }
+    }
+}
+
 /// The part of a receipt the load generator checks.
 #[derive(serde::Deserialize)]
 struct Receipt {
@@ -268,70 +307,57 @@ struct Receipt {
 }
 
 /// Posts every body, `connections` at a time, each connection a keep-alive
-/// HTTP/1.1 connection of hyper's own client (what reqwest is built on,
-/// without its pool, URL parsing and redirect handling per request: the
-/// load generator shares the server's two cores, so it should cost as
-/// little as it can).
+/// HTTP/1.1 connection. The load generator shares the server's two cores,
+/// so it costs as little as it can, as wrk does: each request goes out in
+/// one write of bytes prepared before the clock started, and each answer
+/// is read with `httparse` (status and `content-length`) and its receipt
+/// checked.
 async fn load(url: String, bodies: Vec<String>, connections: usize) -> anyhow::Result<Load> {
     let rest = url
         .strip_prefix("http://")
         .with_context(|| format!("not an http:// URL: {url}"))?;
     let (authority, path) = match rest.find('/') {
-        Some(at) => (rest[..at].to_owned(), rest[at..].to_owned()),
-        None => (rest.to_owned(), "/".to_owned()),
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
     };
     let address: std::net::SocketAddr = authority
         .parse()
         .with_context(|| format!("the server's address {authority}"))?;
-    let queue = Arc::new(std::sync::Mutex::new(sign_all(bodies)));
+    let queue = Arc::new(std::sync::Mutex::new(prepare_requests(
+        bodies, authority, path,
+    )));
     let generator_cpu_before = process_cpu_seconds(std::process::id());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections.max(1) {
         let queue = Arc::clone(&queue);
-        let authority = authority.clone();
-        let path = path.clone();
         tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(address).await?;
+            let mut stream = tokio::net::TcpStream::connect(address).await?;
             stream.set_nodelay(true)?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-            let driver = tokio::spawn(connection);
+            let mut buffer = bytes::BytesMut::with_capacity(RESPONSE_BUFFER);
             let mut stored = 0u64;
             let mut latencies = Vec::new();
             loop {
-                let delivery = queue.lock().map_err(|_| anyhow::anyhow!("queue"))?.pop();
-                let Some(delivery) = delivery else { break };
+                let request = queue.lock().map_err(|_| anyhow::anyhow!("queue"))?.pop();
+                let Some(request) = request else { break };
                 loop {
-                    let request = hyper::Request::post(path.as_str())
-                        .header(hyper::header::HOST, authority.as_str())
-                        .header("x-authtrail-signature", delivery.signature.as_str())
-                        .header(hyper::header::CONTENT_TYPE, "application/x-ndjson")
-                        // A clone of `Bytes` shares the buffer.
-                        .body(http_body_util::Full::new(delivery.body.clone()))?;
                     let sent = Instant::now();
-                    sender.ready().await?;
-                    let response = sender.send_request(request).await?;
-                    let status = response.status();
-                    let bytes = http_body_util::BodyExt::collect(response.into_body())
-                        .await?
-                        .to_bytes();
+                    stream.write_all(&request).await?;
+                    let (status, body) = read_response(&mut stream, &mut buffer).await?;
                     if status == 503 {
                         // Overloaded: back off as a real sender would.
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     }
                     latencies.push(sent.elapsed());
-                    if !status.is_success() {
-                        bail!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+                    if !(200..300).contains(&status) {
+                        bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
                     }
-                    let receipt: Receipt = serde_json::from_slice(&bytes)?;
+                    let receipt: Receipt = serde_json::from_slice(&body)?;
                     stored += receipt.stored;
                     break;
                 }
             }
-            drop(sender);
-            driver.await??;
             Ok::<_, anyhow::Error>((stored, latencies))
         }));
     }
