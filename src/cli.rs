@@ -383,6 +383,21 @@ pub struct BenchHttpArgs {
     /// compare two builds' servers under the same load generator.
     #[arg(long, value_name = "PATH")]
     pub server: Option<PathBuf>,
+    /// How deliveries authenticate.
+    #[arg(long, value_enum, default_value_t = BenchAuth::Hmac)]
+    pub auth: BenchAuth,
+}
+
+/// The credential `bench http` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchAuth {
+    /// An HMAC-SHA256 signature of every body, as webhook senders (Okta,
+    /// GitHub) sign theirs; the server hashes every byte it receives.
+    Hmac,
+    /// A bearer token with the ingest role (minted by `authtrail token`),
+    /// as a platform team's streaming ingest sends it; the server checks
+    /// the token's signature once and then remembers it.
+    Jwt,
 }
 
 #[derive(Debug, Args)]

@@ -482,43 +482,42 @@ fn helpful_errors() {
     assert!(run.stderr.contains("no event log"), "{}", run.stderr);
 }
 
-/// The HTTP benchmark end to end at a small size: the real server as a
-/// child process, every batch and single delivery signed, answered 2xx
-/// and counted as stored (the bench fails otherwise), and both phases
-/// reported.
+/// The HTTP benchmark end to end at a small size, with either credential:
+/// the real server as a child process, every batch and single delivery
+/// answered 2xx and counted as stored (the bench fails otherwise), and
+/// both phases reported.
 #[test]
 fn bench_http_stores_every_delivery_it_reports() {
-    let ws = Workspace::new();
-    let dir = ws.path("bench");
-    let run = ws
-        .run(&[
-            "bench",
-            "http",
-            "--users",
-            "40",
-            "--days",
-            "3",
-            "--batch",
-            "100",
-            "--single-requests",
-            "300",
-            "--single-connections",
-            "8",
-            "--dir",
-            dir.to_str().unwrap(),
-        ])
-        .ok();
-    let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('|')).collect();
-    assert_eq!(rows.len(), 2, "{}", run.stdout);
-    assert!(
-        rows[0].starts_with("| NDJSON batches of 100 events, 8 connections |"),
-        "{}",
-        rows[0]
-    );
-    assert!(
-        rows[1].starts_with("| 1 event per POST, 8 keep-alive connections | 300 events |"),
-        "{}",
-        rows[1]
-    );
-    assert!(rows[1].contains(" p99 "), "{}", rows[1]);
+    for (auth, label) in [("hmac", "HMAC-signed"), ("jwt", "bearer JWT")] {
+        let ws = Workspace::new();
+        let dir = ws.path("bench");
+        let run = ws
+            .run(&[
+                "bench",
+                "http",
+                "--users",
+                "40",
+                "--days",
+                "3",
+                "--batch",
+                "100",
+                "--single-requests",
+                "300",
+                "--single-connections",
+                "8",
+                "--auth",
+                auth,
+                "--dir",
+                dir.to_str().unwrap(),
+            ])
+            .ok();
+        let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(rows.len(), 2, "{}", run.stdout);
+        let batches = format!("| NDJSON batches of 100 events, 8 connections, {label} |");
+        assert!(rows[0].starts_with(&batches), "{}", rows[0]);
+        let singles =
+            format!("| 1 event per POST, 8 keep-alive connections, {label} | 300 events |");
+        assert!(rows[1].starts_with(&singles), "{}", rows[1]);
+        assert!(rows[1].contains(" p99 "), "{}", rows[1]);
+    }
 }

@@ -19,15 +19,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use authtrail_ingest::demo::{DemoConfig, DemoReader};
 
 use super::thousands;
-use crate::cli::BenchHttpArgs;
+use crate::cli::{BenchAuth, BenchHttpArgs};
 
-/// Webhook secret of the benchmark server: HMAC signatures are what
-/// high-volume senders use.
+/// Webhook secret of the benchmark server under `--auth hmac`.
 const SECRET: &str = "bench-secret";
 
 struct ServerProcess {
     child: Child,
     base: String,
+    credential: Credential,
+}
+
+/// What every request of a run carries.
+#[derive(Clone)]
+enum Credential {
+    /// A signature of its body with [`SECRET`].
+    Hmac,
+    /// This bearer token.
+    Bearer(String),
 }
 
 impl ServerProcess {
@@ -96,17 +105,20 @@ impl Drop for ServerProcess {
     }
 }
 
-fn start_server(exe: &Path, dir: &Path) -> anyhow::Result<ServerProcess> {
+fn start_server(exe: &Path, dir: &Path, auth: BenchAuth) -> anyhow::Result<ServerProcess> {
     let data = dir.join("http-log");
     if data.exists() {
         std::fs::remove_dir_all(&data).with_context(|| format!("removing {}", data.display()))?;
     }
     let config = dir.join("bench-http.toml");
+    let webhook = match auth {
+        BenchAuth::Hmac => format!("[webhook.ocsf]\nhmac_secret = \"{SECRET}\"\n\n"),
+        // No webhook table: the source takes bearer tokens only.
+        BenchAuth::Jwt => String::new(),
+    };
     std::fs::write(
         &config,
-        format!(
-            "[webhook.ocsf]\nhmac_secret = \"{SECRET}\"\n\n[server]\nmax_concurrent_requests = 4096\n"
-        ),
+        format!("{webhook}[server]\nmax_concurrent_requests = 4096\n"),
     )?;
     let mut child = Command::new(exe)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
@@ -125,7 +137,40 @@ fn start_server(exe: &Path, dir: &Path) -> anyhow::Result<ServerProcess> {
         .find(|w| w.starts_with("http://"))
         .with_context(|| format!("the server did not start: {line:?}"))?
         .to_owned();
-    Ok(ServerProcess { child, base })
+    let credential = match auth {
+        BenchAuth::Hmac => Credential::Hmac,
+        BenchAuth::Jwt => {
+            // The server made its local signing key in the data directory.
+            let minted = Command::new(exe)
+                .args([
+                    "token",
+                    "--role",
+                    "ingest",
+                    "--ttl",
+                    "1h",
+                    "--subject",
+                    "bench",
+                ])
+                .arg("--data")
+                .arg(&data)
+                .arg("--config")
+                .arg(&config)
+                .output()
+                .context("running authtrail token")?;
+            if !minted.status.success() {
+                bail!(
+                    "authtrail token failed: {}",
+                    String::from_utf8_lossy(&minted.stderr)
+                );
+            }
+            Credential::Bearer(String::from_utf8(minted.stdout)?.trim().to_owned())
+        }
+    };
+    Ok(ServerProcess {
+        child,
+        base,
+        credential,
+    })
 }
 
 fn demo_lines(users: usize, days: u32) -> anyhow::Result<Vec<String>> {
@@ -147,15 +192,25 @@ fn demo_lines(users: usize, days: u32) -> anyhow::Result<Vec<String>> {
 /// requests: the figures are then the server's, not the generator's. The
 /// server still verifies every signature, and the replay window (5
 /// minutes) is far longer than a phase.
-fn prepare_requests(bodies: Vec<String>, authority: &str, path: &str) -> Vec<bytes::Bytes> {
+fn prepare_requests(
+    bodies: Vec<String>,
+    credential: &Credential,
+    authority: &str,
+    path: &str,
+) -> Vec<bytes::Bytes> {
     let now = chrono::Utc::now().timestamp();
     bodies
         .into_iter()
         .map(|body| {
-            let signature =
-                authtrail_api::auth::webhook::sign(SECRET.as_bytes(), now, body.as_bytes());
+            let credential = match credential {
+                Credential::Hmac => format!(
+                    "x-authtrail-signature: {}",
+                    authtrail_api::auth::webhook::sign(SECRET.as_bytes(), now, body.as_bytes())
+                ),
+                Credential::Bearer(token) => format!("authorization: Bearer {token}"),
+            };
             let head = format!(
-                "POST {path} HTTP/1.1\r\nhost: {authority}\r\nx-authtrail-signature: {signature}\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n",
+                "POST {path} HTTP/1.1\r\nhost: {authority}\r\n{credential}\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n",
                 body.len()
             );
             let mut request = Vec::with_capacity(head.len() + body.len());
@@ -164,6 +219,14 @@ fn prepare_requests(bodies: Vec<String>, authority: &str, path: &str) -> Vec<byt
             bytes::Bytes::from(request)
         })
         .collect()
+}
+
+/// How a report row names the credential.
+fn auth_label(auth: BenchAuth) -> &'static str {
+    match auth {
+        BenchAuth::Hmac => "HMAC-signed",
+        BenchAuth::Jwt => "bearer JWT",
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -187,7 +250,7 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
         .build()?;
 
     // 1. NDJSON batches of `batch` events, `batch_connections` at a time.
-    let server = start_server(&exe, &args.dir)?;
+    let server = start_server(&exe, &args.dir, args.auth)?;
     let url = format!("{}/v1/ingest/ocsf", server.base);
     let batches: Vec<String> = lines
         .chunks(args.batch)
@@ -195,7 +258,12 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let total_events: usize = lines.len();
     let cpu_before = server.cpu_seconds();
-    let batch_load = runtime.block_on(load(url.clone(), batches, args.batch_connections))?;
+    let batch_load = runtime.block_on(load(
+        url.clone(),
+        server.credential.clone(),
+        batches,
+        args.batch_connections,
+    ))?;
     let usage = server.usage_cells(cpu_before, &batch_load);
     let Load {
         seconds, stored, ..
@@ -203,9 +271,10 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
     drop(server);
     let mut out = String::new();
     out.push_str(&format!(
-        "| NDJSON batches of {} events, {} connections | {} events | {:.2} s | {} events/s durable | {usage} |\n",
+        "| NDJSON batches of {} events, {} connections, {} | {} events | {:.2} s | {} events/s durable | {usage} |\n",
         args.batch,
         args.batch_connections,
+        auth_label(args.auth),
         thousands(stored),
         seconds,
         thousands((stored as f64 / seconds) as u64)
@@ -215,7 +284,7 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
     }
 
     // 2. One event per request, keep-alive, `single_connections` at a time.
-    let server = start_server(&exe, &args.dir)?;
+    let server = start_server(&exe, &args.dir, args.auth)?;
     let url = format!("{}/v1/ingest/ocsf", server.base);
     let singles: Vec<String> = lines
         .iter()
@@ -224,7 +293,12 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let count = singles.len();
     let cpu_before = server.cpu_seconds();
-    let single_load = runtime.block_on(load(url, singles, args.single_connections))?;
+    let single_load = runtime.block_on(load(
+        url,
+        server.credential.clone(),
+        singles,
+        args.single_connections,
+    ))?;
     let usage = server.usage_cells(cpu_before, &single_load);
     let Load {
         seconds,
@@ -235,8 +309,9 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
     drop(server);
     latencies.sort_unstable();
     out.push_str(&format!(
-        "| 1 event per POST, {} keep-alive connections | {} events | {:.2} s | {} events/s durable | p50 {:.2} ms | p99 {:.2} ms | {usage} |\n",
+        "| 1 event per POST, {} keep-alive connections, {} | {} events | {:.2} s | {} events/s durable | p50 {:.2} ms | p99 {:.2} ms | {usage} |\n",
         args.single_connections,
+        auth_label(args.auth),
         thousands(stored),
         seconds,
         thousands((stored as f64 / seconds) as u64),
@@ -312,7 +387,12 @@ struct Receipt {
 /// one write of bytes prepared before the clock started, and each answer
 /// is read with `httparse` (status and `content-length`) and its receipt
 /// checked.
-async fn load(url: String, bodies: Vec<String>, connections: usize) -> anyhow::Result<Load> {
+async fn load(
+    url: String,
+    credential: Credential,
+    bodies: Vec<String>,
+    connections: usize,
+) -> anyhow::Result<Load> {
     let rest = url
         .strip_prefix("http://")
         .with_context(|| format!("not an http:// URL: {url}"))?;
@@ -324,7 +404,10 @@ async fn load(url: String, bodies: Vec<String>, connections: usize) -> anyhow::R
         .parse()
         .with_context(|| format!("the server's address {authority}"))?;
     let queue = Arc::new(std::sync::Mutex::new(prepare_requests(
-        bodies, authority, path,
+        bodies,
+        &credential,
+        authority,
+        path,
     )));
     let generator_cpu_before = process_cpu_seconds(std::process::id());
     let started = Instant::now();
