@@ -187,11 +187,12 @@ fn demo_lines(users: usize, days: u32) -> anyhow::Result<Vec<String>> {
     Ok(text.lines().map(str::to_owned).collect())
 }
 
-/// Signs every body and writes out its whole HTTP/1.1 request before the
-/// clock starts, as a replaying load generator (wrk, say) prepares its
-/// requests: the figures are then the server's, not the generator's. The
-/// server still verifies every signature, and the replay window (5
-/// minutes) is far longer than a phase.
+/// Writes out every delivery's whole HTTP/1.1 request, credential and all,
+/// before the clock starts, as a replaying load generator (wrk, say)
+/// prepares its requests: the figures are then the server's, not the
+/// generator's. The server still checks every signature (or the token),
+/// and the replay window of signatures (5 minutes) is far longer than a
+/// phase.
 fn prepare_requests(
     bodies: Vec<String>,
     credential: &Credential,
@@ -383,10 +384,10 @@ struct Receipt {
 
 /// Posts every body, `connections` at a time, each connection a keep-alive
 /// HTTP/1.1 connection. The load generator shares the server's two cores,
-/// so it costs as little as it can, as wrk does: each request goes out in
-/// one write of bytes prepared before the clock started, and each answer
-/// is read with `httparse` (status and `content-length`) and its receipt
-/// checked.
+/// so it costs as little as it can, as wrk does: each request is one
+/// buffer prepared before the clock started, written at once (a single
+/// `write` for a single event), and each answer is read with `httparse`
+/// (status and `content-length`) and its receipt checked.
 async fn load(
     url: String,
     credential: Credential,
