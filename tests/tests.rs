@@ -513,7 +513,7 @@ fn bench_http_stores_every_delivery_it_reports() {
             .ok();
         let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('|')).collect();
         assert_eq!(rows.len(), 2, "{}", run.stdout);
-        let batches = format!("| NDJSON batches of 100 events, 8 connections, {label} |");
+        let batches = format!("| NDJSON batches of 100 events, 16 connections, {label} |");
         assert!(rows[0].starts_with(&batches), "{}", rows[0]);
         let singles =
             format!("| 1 event per POST, 8 keep-alive connections, {label} | 300 events |");
