@@ -149,15 +149,47 @@ fn gather(
         }
     }
     if runs.len().saturating_mul(MIN_AVERAGE_RUN) > rows.len() {
+        let mut slots = vec![usize::MAX; inputs.len()];
         return rows
             .chunks(GATHER_CHUNK_ROWS)
-            .map(|chunk| Ok(interleave_record_batch(inputs, chunk)?))
+            .map(|chunk| gather_chunk(inputs, chunk, &mut slots))
             .collect();
     }
     Ok(runs
         .into_iter()
         .map(|(input, start, len)| inputs[input].slice(start, len))
         .collect())
+}
+
+/// Gathers one chunk of a file's rows into a batch, interleaving only the
+/// inputs the chunk draws from. Interleaving walks every input it is given
+/// for every column (types, null counts, value offsets), and a segment of
+/// single deliveries holds thousands of inputs of a dozen rows each, of
+/// which a chunk of rows near in time uses a few hundred.
+///
+/// `slots` is as long as `inputs` and all `usize::MAX`, and is left so.
+fn gather_chunk(
+    inputs: &[&RecordBatch],
+    chunk: &[(usize, usize)],
+    slots: &mut [usize],
+) -> Result<RecordBatch, IngestError> {
+    let mut used: Vec<&RecordBatch> = Vec::new();
+    let mut used_inputs: Vec<usize> = Vec::new();
+    let indices: Vec<(usize, usize)> = chunk
+        .iter()
+        .map(|&(input, row)| {
+            if slots[input] == usize::MAX {
+                slots[input] = used.len();
+                used.push(inputs[input]);
+                used_inputs.push(input);
+            }
+            (slots[input], row)
+        })
+        .collect();
+    for input in used_inputs {
+        slots[input] = usize::MAX;
+    }
+    Ok(interleave_record_batch(&used, &indices)?)
 }
 
 type KeyColumns<'a> = (
@@ -439,6 +471,23 @@ mod tests {
         let expected: Vec<String> = (0..100)
             .flat_map(|r| [format!("e{}", 100 + r), format!("e{r}")])
             .collect();
+        assert_eq!(ids(&parts), expected);
+    }
+
+    #[test]
+    fn chunks_of_many_small_inputs_gather_each_row_from_its_own_input() {
+        // 3,000 single-row inputs, taken in an order that visits each
+        // chunk's inputs out of turn, over several chunks.
+        let inputs: Vec<RecordBatch> = (0..3_000).map(|i| batch(i..i + 1)).collect();
+        let refs: Vec<&RecordBatch> = inputs.iter().collect();
+        let order: Vec<(usize, usize)> = (0..3_000)
+            .map(|i| ((i * 7 + GATHER_CHUNK_ROWS / 2) % 3_000, 0))
+            .cycle()
+            .take(GATHER_CHUNK_ROWS * 2 + 5)
+            .collect();
+        let parts = gather(&refs, &order).unwrap();
+        assert_eq!(parts.len(), 3, "gathered in chunks of GATHER_CHUNK_ROWS");
+        let expected: Vec<String> = order.iter().map(|&(i, _)| format!("e{i}")).collect();
         assert_eq!(ids(&parts), expected);
     }
 }
