@@ -317,7 +317,8 @@ pub enum BenchCommand {
     /// Reports durable events/s, p50/p99 latency of single-event requests,
     /// and (on Linux) the CPU time per event of the server and of the load
     /// generator, and the server's peak memory.
-    /// Requests are HMAC-signed webhook deliveries.
+    /// Requests are HMAC-signed webhook deliveries, or carry a bearer token
+    /// with `--auth jwt`.
     Http(BenchHttpArgs),
     /// Produce demo events (about 1M) to a new Kafka topic, then consume it
     /// into an empty log with `authtrail ingest kafka --until-caught-up`.

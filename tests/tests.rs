@@ -482,6 +482,31 @@ fn helpful_errors() {
     assert!(run.stderr.contains("no event log"), "{}", run.stderr);
 }
 
+/// `--data logs`, a bare name relative to the working directory, is
+/// created there (its parent is the empty path, which cannot be opened).
+#[test]
+fn a_bare_relative_data_directory_is_created_in_the_working_directory() {
+    let ws = Workspace::new();
+    let lines = ws.demo_lines(5, 1);
+    std::fs::write(ws.path("in.ndjson"), lines.join("\n") + "\n").unwrap();
+    let output = ws
+        .command(&[
+            "ingest",
+            "file",
+            "--source",
+            "ocsf",
+            "--data",
+            "logs",
+            "in.ndjson",
+        ])
+        .current_dir(ws.dir.path())
+        .output()
+        .unwrap();
+    let run = util::Run::from(output).ok();
+    assert!(run.stdout.contains("stored"), "{}", run.stdout);
+    assert!(!sealed_files(&ws.path("logs").join("events")).is_empty());
+}
+
 /// The HTTP benchmark end to end at a small size, with either credential:
 /// the real server as a child process, every batch and single delivery
 /// answered 2xx and counted as stored (the bench fails otherwise), and

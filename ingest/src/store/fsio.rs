@@ -42,12 +42,25 @@ pub fn reserve(file: &File, len: u64) -> io::Result<()> {
     file.set_len(len)
 }
 
+/// The directory `path` is in: `.` for a bare relative name, whose
+/// `parent()` is the empty path (which cannot be opened or created).
+fn parent_dir(path: &Path) -> Option<&Path> {
+    path.parent().map(|parent| {
+        if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        }
+    })
+}
+
 /// Creates `dir` and its parents, fsyncing each new level's parent.
 pub fn create_dir_durable(dir: &Path) -> Result<(), IngestError> {
     if dir.is_dir() {
         return Ok(());
     }
-    if let Some(parent) = dir.parent() {
+    let parent = parent_dir(dir);
+    if let Some(parent) = parent {
         create_dir_durable(parent)?;
     }
     match std::fs::create_dir(dir) {
@@ -55,7 +68,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IngestError> {
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
         Err(err) => return Err(IngestError::io("creating directory", dir)(err)),
     }
-    if let Some(parent) = dir.parent() {
+    if let Some(parent) = parent {
         sync_dir(parent)?;
     }
     Ok(())
@@ -64,7 +77,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IngestError> {
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync,
 /// rename, fsync of the directory.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), IngestError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = parent_dir(path).unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
@@ -153,6 +166,13 @@ mod tests {
         writer.write_all(b"world").unwrap();
         let (_, hash, len) = writer.finish();
         assert_eq!((hash, len), sha256_file(&path).unwrap());
+    }
+
+    #[test]
+    fn bare_relative_names_are_in_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("data")), Some(Path::new(".")));
+        assert_eq!(parent_dir(Path::new("a/data")), Some(Path::new("a")));
+        assert_eq!(parent_dir(Path::new("/")), None);
     }
 
     #[test]
