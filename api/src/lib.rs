@@ -239,18 +239,18 @@ pub fn router(state: SharedState) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let timeout = Duration::from_secs(state.config.server.request_timeout_s.max(1));
     let concurrency = state.config.server.max_concurrent_requests.max(1);
-    let v1 = Router::new()
+    // Full paths rather than a router nested under /v1: a nested router
+    // rebuilds every request's URI without its prefix and routes twice.
+    Router::new()
         .route(
-            "/ingest/{source}",
+            "/v1/ingest/{source}",
             post(ingest::ingest).get(ingest::okta_verification),
         )
-        .route("/events", get(read::events))
-        .route("/reports/failed-logins", get(read::failed_logins))
-        .route("/users/{user}/timeline", get(read::timeline))
-        .route("/query", post(sql::query))
-        .route("/openapi.json", get(ops::openapi));
-    Router::new()
-        .nest("/v1", v1)
+        .route("/v1/events", get(read::events))
+        .route("/v1/reports/failed-logins", get(read::failed_logins))
+        .route("/v1/users/{user}/timeline", get(read::timeline))
+        .route("/v1/query", post(sql::query))
+        .route("/v1/openapi.json", get(ops::openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
