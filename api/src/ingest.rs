@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 
 use authtrail_ingest::pipeline::{Output, Parsed, parse_body};
@@ -75,10 +76,14 @@ pub struct IngestResponse {
 pub async fn ingest(
     State(state): State<SharedState>,
     Path(source): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let result = ingest_inner(&state, &source, &headers, body).await;
+    // The request taken whole rather than through the `HeaderMap` and
+    // `Bytes` extractors: the first clones every header, the second
+    // answers an oversized body in plain text.
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, state.config.server.max_body_bytes).await?;
+    let result = ingest_inner(&state, &source, &parts.headers, body).await;
     if let Err(err) = &result
         && (err.status == StatusCode::UNAUTHORIZED || err.status == StatusCode::FORBIDDEN)
     {
@@ -291,6 +296,26 @@ async fn authenticate(
     let principal = state.verifier.verify(token).await?;
     principal.require(Permission::Ingest)?;
     Ok(principal)
+}
+
+/// Reads a request body of at most `limit` bytes (`[server]
+/// max_body_bytes`).
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<LengthLimitError>() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the body is larger than {limit} bytes (the server's max_body_bytes); \
+                 send smaller batches"
+            ),
+        )),
+        Err(err) => Err(ApiError::bad_request(
+            "unreadable_body",
+            format!("the request body could not be read: {err}"),
+        )),
+    }
 }
 
 /// Undoes `Content-Encoding: gzip`, refusing output beyond `limit` (a

@@ -181,6 +181,47 @@ fn ndjson_batch_is_visible_in_events_and_reports_right_after_its_2xx() {
     assert_eq!(csv.lines().count(), 1 + 6);
 }
 
+/// A body over `max_body_bytes` is refused whole with a JSON error that
+/// says what to do, and stores nothing; one under it is stored.
+#[test]
+fn an_oversized_body_is_refused_with_a_clear_error() {
+    let workspace = Workspace::new();
+    let server = Server::start(&workspace, "[server]\nmax_body_bytes = 4096\n");
+    let token = local_token(&workspace, &["ingest", "query"]);
+
+    let big = ndjson(&ocsf_lines("big", 40));
+    assert!(big.len() > 4096);
+    let response = post_events(&server, &token, "ocsf", big.into_bytes());
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "an error body in the API's own form"
+    );
+    let body: Value = response.json().unwrap();
+    assert_eq!(body["error"]["code"], "body_too_large");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("send smaller batches"),
+        "{body}"
+    );
+
+    let small = ndjson(&ocsf_lines("small", 3));
+    assert!(small.len() < 4096);
+    let response = post_events(&server, &token, "ocsf", small.into_bytes());
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        sql_number(
+            &server,
+            &token,
+            "SELECT count(*) AS n FROM events WHERE source = 'ocsf'"
+        ),
+        3
+    );
+}
+
 #[test]
 fn gzip_bodies_and_bad_lines() {
     let workspace = Workspace::new();
