@@ -173,22 +173,21 @@ fn gather_chunk(
     chunk: &[(usize, usize)],
     slots: &mut [usize],
 ) -> Result<RecordBatch, IngestError> {
-    let mut used: Vec<&RecordBatch> = Vec::new();
-    let mut used_inputs: Vec<usize> = Vec::new();
+    let mut used: Vec<usize> = Vec::new();
     let indices: Vec<(usize, usize)> = chunk
         .iter()
         .map(|&(input, row)| {
             if slots[input] == usize::MAX {
                 slots[input] = used.len();
-                used.push(inputs[input]);
-                used_inputs.push(input);
+                used.push(input);
             }
             (slots[input], row)
         })
         .collect();
-    for input in used_inputs {
+    for &input in &used {
         slots[input] = usize::MAX;
     }
+    let used: Vec<&RecordBatch> = used.into_iter().map(|input| inputs[input]).collect();
     Ok(interleave_record_batch(&used, &indices)?)
 }
 
