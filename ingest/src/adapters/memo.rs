@@ -8,10 +8,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::thread::LocalKey;
 
-use xxhash_rust::xxh3::Xxh3Builder;
-
 /// A thread's memo of one classification.
-pub type Memo<T> = RefCell<HashMap<Box<str>, T, Xxh3Builder>>;
+///
+/// Hashed with foldhash: a lookup hashes a text of a few dozen bytes, for
+/// which a streaming xxh3 state costs more to set up than to run. Its
+/// seed is random per process, and a memo holds at most [`MAX_ENTRIES`].
+pub type Memo<T> = RefCell<HashMap<Box<str>, T, foldhash::fast::RandomState>>;
 
 /// Longer texts are classified every time: they are free text (a
 /// message with a user name or an address in it) that seldom repeats.
@@ -27,7 +29,7 @@ macro_rules! memo {
         thread_local! {
             static $name: $crate::adapters::memo::Memo<$t> =
                 std::cell::RefCell::new(std::collections::HashMap::with_hasher(
-                    xxhash_rust::xxh3::Xxh3Builder::new(),
+                    foldhash::fast::RandomState::default(),
                 ));
         }
     };

@@ -2,14 +2,20 @@
 //! and unlock activities), as Amazon Security Lake and OCSF-native tools
 //! write them.
 //!
-//! This is also the demo's wire format, so it is parsed with typed structs
-//! (borrowing from the record) rather than a generic JSON tree, and its
-//! events go to the sink as borrowed views: into Arrow columns, each
-//! field is copied once.
+//! This is also the demo's wire format and the benchmark's, so a record is
+//! read in one pass by a hand-written serde visitor: each field authtrail
+//! uses is written in place into one flat [`Record`] (strings borrowed
+//! from the record), and everything else is only checked to be valid
+//! JSON. serde's derived structs did the same work with a field enum and
+//! a move of every nested struct into its parent, and took a fifth more
+//! time per demo record, parsing and building its Arrow row together
+//! (BENCHMARKS.md). The events go to the sink as borrowed views: into
+//! Arrow columns, each field is copied once.
 
 use std::borrow::Cow;
+use std::fmt;
 
-use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use authtrail_schemas::{Action, EventRef, EventSink, Method, Outcome, Reason};
 
@@ -19,120 +25,275 @@ use super::{Adapter, ParseError};
 
 pub struct Ocsf;
 
-#[derive(Deserialize)]
-struct Record<'a> {
-    class_uid: Option<u32>,
-    activity_id: Option<u32>,
-    #[serde(borrow)]
-    activity_name: Option<Text<'a>>,
-    time: Option<serde_json::Value>,
-    status_id: Option<u32>,
-    #[serde(borrow)]
-    status_detail: Option<Text<'a>>,
-    #[serde(borrow)]
-    status_code: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    metadata: Metadata<'a>,
-    #[serde(default, borrow)]
-    user: User<'a>,
-    #[serde(default, borrow)]
-    src_endpoint: Endpoint<'a>,
-    #[serde(default, borrow)]
-    dst_endpoint: Endpoint<'a>,
-    auth_protocol_id: Option<u32>,
-    #[serde(borrow)]
-    auth_protocol: Option<Text<'a>>,
-    is_mfa: Option<bool>,
-    #[serde(default, borrow)]
-    auth_factors: Vec<AuthFactor<'a>>,
-    #[serde(default, borrow)]
-    http_request: HttpRequest<'a>,
-    #[serde(default, borrow)]
-    session: Uid<'a>,
-    #[serde(default, borrow)]
-    service: Named<'a>,
-    #[serde(default, borrow)]
-    cloud: Cloud<'a>,
-}
-
 /// A string field, borrowed from the record unless it had escapes.
 type Text<'a> = util::JsonStr<'a>;
 
-#[derive(Deserialize, Default)]
-struct Metadata<'a> {
-    #[serde(borrow)]
-    uid: Option<Text<'a>>,
-    #[serde(borrow)]
+/// The fields of an OCSF record that authtrail reads, by their OCSF paths.
+#[derive(Default)]
+struct Record<'a> {
+    class_uid: Option<u32>,
+    activity_id: Option<u32>,
+    activity_name: Option<Text<'a>>,
+    time: Option<serde_json::Value>,
+    status_id: Option<u32>,
+    status_detail: Option<Text<'a>>,
+    status_code: Option<Text<'a>>,
+    /// `metadata.uid`, `metadata.event_code`, `metadata.tenant_uid`,
+    /// `metadata.product.name`.
+    metadata_uid: Option<Text<'a>>,
     event_code: Option<Text<'a>>,
-    #[serde(borrow)]
     tenant_uid: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    product: Named<'a>,
+    product_name: Option<Text<'a>>,
+    /// `user.name`, `user.uid`, `user.email_addr`, `user.domain`.
+    user_name: Option<Text<'a>>,
+    user_uid: Option<Text<'a>>,
+    user_email: Option<Text<'a>>,
+    user_domain: Option<Text<'a>>,
+    src: Endpoint<'a>,
+    dst: Endpoint<'a>,
+    auth_protocol_id: Option<u32>,
+    auth_protocol: Option<Text<'a>>,
+    is_mfa: Option<bool>,
+    /// How many `auth_factors` there are, and the first one's
+    /// `factor_type` that has any text.
+    auth_factors: usize,
+    factor_type: Option<Text<'a>>,
+    /// `http_request.user_agent`, `session.uid`, `service.name`,
+    /// `cloud.account.uid`.
+    user_agent: Option<Text<'a>>,
+    session_uid: Option<Text<'a>>,
+    service_name: Option<Text<'a>>,
+    account_uid: Option<Text<'a>>,
 }
 
-#[derive(Deserialize, Default)]
-struct User<'a> {
-    #[serde(borrow)]
-    name: Option<Text<'a>>,
-    #[serde(borrow)]
-    uid: Option<Text<'a>>,
-    #[serde(borrow)]
-    email_addr: Option<Text<'a>>,
-    #[serde(borrow)]
-    domain: Option<Text<'a>>,
-}
-
-#[derive(Deserialize, Default)]
+/// `src_endpoint` or `dst_endpoint`, with its `location`.
+#[derive(Default)]
 struct Endpoint<'a> {
-    #[serde(borrow)]
     ip: Option<Text<'a>>,
-    #[serde(borrow)]
     hostname: Option<Text<'a>>,
-    #[serde(borrow)]
     svc_name: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    location: Location<'a>,
-}
-
-#[derive(Deserialize, Default)]
-struct Location<'a> {
-    #[serde(borrow)]
     country: Option<Text<'a>>,
-    #[serde(borrow)]
     city: Option<Text<'a>>,
     lat: Option<f64>,
     long: Option<f64>,
     coordinates: Option<[f64; 2]>,
 }
 
-#[derive(Deserialize, Default)]
-struct AuthFactor<'a> {
-    #[serde(borrow)]
-    factor_type: Option<Text<'a>>,
+/// The JSON object a [`Fill`] is reading: which fields it may hold.
+#[derive(Clone, Copy)]
+enum Object {
+    Record,
+    Metadata,
+    Product,
+    User,
+    SrcEndpoint,
+    DstEndpoint,
+    SrcLocation,
+    DstLocation,
+    AuthFactor,
+    HttpRequest,
+    Session,
+    Service,
+    Cloud,
+    Account,
 }
 
-#[derive(Deserialize, Default)]
-struct HttpRequest<'a> {
-    #[serde(borrow)]
-    user_agent: Option<Text<'a>>,
+/// Reads one JSON object (or `null`, as if it were absent) into the
+/// record's fields.
+struct Fill<'r, 'a> {
+    record: &'r mut Record<'a>,
+    object: Object,
 }
 
-#[derive(Deserialize, Default)]
-struct Uid<'a> {
-    #[serde(borrow)]
-    uid: Option<Text<'a>>,
+/// Reads `auth_factors` (an array of objects, or `null`).
+struct Factors<'r, 'a> {
+    record: &'r mut Record<'a>,
 }
 
-#[derive(Deserialize, Default)]
-struct Named<'a> {
-    #[serde(borrow)]
-    name: Option<Text<'a>>,
+/// Sets a field once: a key that appears twice in one object makes the
+/// record ambiguous (consumers would disagree on its value), so it is
+/// refused, as serde's derived structs refuse it.
+fn set_once<'de, M: MapAccess<'de>, T: de::Deserialize<'de>>(
+    map: &mut M,
+    field: &mut Option<T>,
+    name: &'static str,
+) -> Result<(), M::Error> {
+    if field.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    *field = map.next_value()?;
+    Ok(())
 }
 
-#[derive(Deserialize, Default)]
-struct Cloud<'a> {
-    #[serde(default, borrow)]
-    account: Uid<'a>,
+impl<'de: 'a, 'a> DeserializeSeed<'de> for Fill<'_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let r = self.record;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            let key = key.as_str();
+            macro_rules! set {
+                ($field:expr, $name:literal) => {
+                    set_once(&mut map, &mut $field, $name)?
+                };
+            }
+            macro_rules! nested {
+                ($object:expr) => {
+                    map.next_value_seed(Fill {
+                        record: &mut *r,
+                        object: $object,
+                    })?
+                };
+            }
+            match (self.object, key) {
+                (Object::Record, "class_uid") => set!(r.class_uid, "class_uid"),
+                (Object::Record, "activity_id") => set!(r.activity_id, "activity_id"),
+                (Object::Record, "activity_name") => set!(r.activity_name, "activity_name"),
+                (Object::Record, "time") => set!(r.time, "time"),
+                (Object::Record, "status_id") => set!(r.status_id, "status_id"),
+                (Object::Record, "status_detail") => set!(r.status_detail, "status_detail"),
+                (Object::Record, "status_code") => set!(r.status_code, "status_code"),
+                (Object::Record, "auth_protocol_id") => {
+                    set!(r.auth_protocol_id, "auth_protocol_id")
+                }
+                (Object::Record, "auth_protocol") => set!(r.auth_protocol, "auth_protocol"),
+                (Object::Record, "is_mfa") => set!(r.is_mfa, "is_mfa"),
+                (Object::Record, "metadata") => nested!(Object::Metadata),
+                (Object::Record, "user") => nested!(Object::User),
+                (Object::Record, "src_endpoint") => nested!(Object::SrcEndpoint),
+                (Object::Record, "dst_endpoint") => nested!(Object::DstEndpoint),
+                (Object::Record, "http_request") => nested!(Object::HttpRequest),
+                (Object::Record, "session") => nested!(Object::Session),
+                (Object::Record, "service") => nested!(Object::Service),
+                (Object::Record, "cloud") => nested!(Object::Cloud),
+                (Object::Record, "auth_factors") => {
+                    map.next_value_seed(Factors { record: &mut *r })?
+                }
+                (Object::Metadata, "uid") => set!(r.metadata_uid, "uid"),
+                (Object::Metadata, "event_code") => set!(r.event_code, "event_code"),
+                (Object::Metadata, "tenant_uid") => set!(r.tenant_uid, "tenant_uid"),
+                (Object::Metadata, "product") => nested!(Object::Product),
+                (Object::Product, "name") => set!(r.product_name, "name"),
+                (Object::User, "name") => set!(r.user_name, "name"),
+                (Object::User, "uid") => set!(r.user_uid, "uid"),
+                (Object::User, "email_addr") => set!(r.user_email, "email_addr"),
+                (Object::User, "domain") => set!(r.user_domain, "domain"),
+                (Object::SrcEndpoint, "ip") => set!(r.src.ip, "ip"),
+                (Object::SrcEndpoint, "hostname") => set!(r.src.hostname, "hostname"),
+                (Object::SrcEndpoint, "svc_name") => set!(r.src.svc_name, "svc_name"),
+                (Object::SrcEndpoint, "location") => nested!(Object::SrcLocation),
+                (Object::DstEndpoint, "ip") => set!(r.dst.ip, "ip"),
+                (Object::DstEndpoint, "hostname") => set!(r.dst.hostname, "hostname"),
+                (Object::DstEndpoint, "svc_name") => set!(r.dst.svc_name, "svc_name"),
+                (Object::DstEndpoint, "location") => nested!(Object::DstLocation),
+                (Object::SrcLocation, "country") => set!(r.src.country, "country"),
+                (Object::SrcLocation, "city") => set!(r.src.city, "city"),
+                (Object::SrcLocation, "lat") => set!(r.src.lat, "lat"),
+                (Object::SrcLocation, "long") => set!(r.src.long, "long"),
+                (Object::SrcLocation, "coordinates") => set!(r.src.coordinates, "coordinates"),
+                (Object::DstLocation, "country") => set!(r.dst.country, "country"),
+                (Object::DstLocation, "city") => set!(r.dst.city, "city"),
+                (Object::DstLocation, "lat") => set!(r.dst.lat, "lat"),
+                (Object::DstLocation, "long") => set!(r.dst.long, "long"),
+                (Object::DstLocation, "coordinates") => set!(r.dst.coordinates, "coordinates"),
+                (Object::AuthFactor, "factor_type") => {
+                    // Only the first factor with any text is kept; the
+                    // others are still checked to be strings.
+                    let factor: Option<Text<'de>> = map.next_value()?;
+                    if r.factor_type.as_ref().is_none_or(|t| t.trim().is_empty()) {
+                        r.factor_type = factor;
+                    }
+                }
+                (Object::HttpRequest, "user_agent") => set!(r.user_agent, "user_agent"),
+                (Object::Session, "uid") => set!(r.session_uid, "uid"),
+                (Object::Service, "name") => set!(r.service_name, "name"),
+                (Object::Cloud, "account") => nested!(Object::Account),
+                (Object::Account, "uid") => set!(r.account_uid, "uid"),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for Factors<'_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for Factors<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of authentication factors")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        let record = self.record;
+        while let Some(()) = seq.next_element_seed(Fill {
+            record: &mut *record,
+            object: Object::AuthFactor,
+        })? {
+            record.auth_factors += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a record into `record` (filled in place: a record is about a
+/// kilobyte of fields, and returning it would copy them); the error is
+/// serde_json's, with its line and column.
+fn read_record<'a>(raw: &'a str, record: &mut Record<'a>) -> Result<(), serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw);
+    de::Deserializer::deserialize_map(
+        &mut deserializer,
+        Fill {
+            record,
+            object: Object::Record,
+        },
+    )?;
+    deserializer.end()
 }
 
 /// The trimmed text of a field, if it has any.
@@ -153,7 +314,17 @@ impl Adapter for Ocsf {
     }
 
     fn parse(&self, raw: &str, out: &mut dyn EventSink) -> Result<(), ParseError> {
-        let record: Record = serde_json::from_str(raw).map_err(|err| {
+        let mut record = Record::default();
+        read_record(raw, &mut record).map_err(|err| {
+            // A field of the wrong type stops the reading where it is:
+            // the rest of the record may still not be JSON at all, which
+            // is the more useful thing to say.
+            let err = match err.classify() {
+                serde_json::error::Category::Data => {
+                    serde_json::from_str::<IgnoredAny>(raw).err().unwrap_or(err)
+                }
+                _ => err,
+            };
             ParseError::rejected(if err.is_syntax() || err.is_eof() {
                 format!("not valid JSON: {err}")
             } else {
@@ -189,7 +360,7 @@ fn event<'r>(r: &'r Record<'_>, raw: &'r str) -> Result<EventRef<'r>, ParseError
         )
     })?;
     let activity = r.activity_id.unwrap_or(0);
-    let code = r.metadata.event_code.as_deref().unwrap_or_default();
+    let code = r.event_code.as_deref().unwrap_or_default();
     let action = match (class, activity) {
         (3002, 2) => Action::Logout,
         (3002, _) => memoized(&LOGIN_ACTIONS, code, login_action),
@@ -219,20 +390,20 @@ fn event<'r>(r: &'r Record<'_>, raw: &'r str) -> Result<EventRef<'r>, ParseError
         Some(2) => Outcome::Failure,
         _ => Outcome::Unknown,
     };
-    let id = match text(&r.metadata.uid) {
+    let id = match text(&r.metadata_uid) {
         Some(id) => Cow::Borrowed(id),
         None => Cow::Owned(util::hashed_id("ocsf", raw)),
     };
     let mut event = EventRef::new(id, time, "ocsf", action, outcome, raw);
-    event.tenant = borrowed(&r.metadata.tenant_uid).or_else(|| borrowed(&r.cloud.account.uid));
-    if let Some(login) = text(&r.user.email_addr).or_else(|| text(&r.user.name)) {
+    event.tenant = borrowed(&r.tenant_uid).or_else(|| borrowed(&r.account_uid));
+    if let Some(login) = text(&r.user_email).or_else(|| text(&r.user_name)) {
         event.set_user(login);
         if event.user_domain.is_none() {
-            event.user_domain = text(&r.user.domain).map(|d| Cow::Owned(d.to_lowercase()));
+            event.user_domain = text(&r.user_domain).map(|d| Cow::Owned(d.to_lowercase()));
         }
     }
-    event.user_id = borrowed(&r.user.uid);
-    let factor = r.auth_factors.iter().find_map(|f| text(&f.factor_type));
+    event.user_id = borrowed(&r.user_uid);
+    let factor = text(&r.factor_type);
     event.method = factor
         .and_then(util::method_from_text)
         .or(match r.auth_protocol_id {
@@ -243,9 +414,7 @@ fn event<'r>(r: &'r Record<'_>, raw: &'r str) -> Result<EventRef<'r>, ParseError
             Some(6) => Some(Method::Oauth),
             _ => r.auth_protocol.as_deref().and_then(util::method_from_text),
         });
-    event.mfa = r
-        .is_mfa
-        .or_else(|| (!r.auth_factors.is_empty()).then_some(true));
+    event.mfa = r.is_mfa.or_else(|| (r.auth_factors > 0).then_some(true));
     let detail = text(&r.status_detail).or_else(|| text(&r.status_code));
     if outcome == Outcome::Failure {
         event.reason = Some(match detail {
@@ -259,20 +428,112 @@ fn event<'r>(r: &'r Record<'_>, raw: &'r str) -> Result<EventRef<'r>, ParseError
     event.reason_detail = detail
         .or_else(|| text(&r.activity_name).filter(|_| outcome == Outcome::Failure))
         .map(Cow::Borrowed);
-    let src = &r.src_endpoint;
+    let src = &r.src;
     event.src_ip = text(&src.ip)
         .and_then(util::clean_ip_text)
         .map(Cow::Borrowed);
     event.src_host = borrowed(&src.hostname);
-    event.dst_host =
-        borrowed(&r.dst_endpoint.hostname).or_else(|| borrowed(&r.metadata.product.name));
-    event.country = text(&src.location.country).and_then(util::country_code_text);
-    event.city = borrowed(&src.location.city);
+    event.dst_host = borrowed(&r.dst.hostname).or_else(|| borrowed(&r.product_name));
+    event.country = text(&src.country).and_then(util::country_code_text);
+    event.city = borrowed(&src.city);
     // OCSF coordinates are [longitude, latitude], as in GeoJSON.
-    event.latitude = src.location.lat.or(src.location.coordinates.map(|c| c[1]));
-    event.longitude = src.location.long.or(src.location.coordinates.map(|c| c[0]));
-    event.user_agent = borrowed(&r.http_request.user_agent);
-    event.session_id = borrowed(&r.session.uid);
-    event.app = borrowed(&r.service.name).or_else(|| borrowed(&r.dst_endpoint.svc_name));
+    event.latitude = src.lat.or(src.coordinates.map(|c| c[1]));
+    event.longitude = src.long.or(src.coordinates.map(|c| c[0]));
+    event.user_agent = borrowed(&r.user_agent);
+    event.session_id = borrowed(&r.session_uid);
+    event.app = borrowed(&r.service_name).or_else(|| borrowed(&r.dst.svc_name));
     Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use authtrail_schemas::AuthEvent;
+
+    use super::*;
+
+    fn parse(line: &str) -> Result<AuthEvent, ParseError> {
+        let mut out = Vec::new();
+        Ocsf.parse(line, &mut out)?;
+        assert_eq!(out.len(), 1);
+        Ok(out.remove(0))
+    }
+
+    fn rejection(line: &str) -> String {
+        match parse(line) {
+            Err(ParseError::Rejected(reason)) => reason,
+            other => panic!("{line} was not rejected: {other:?}"),
+        }
+    }
+
+    const BASE: &str = r#""class_uid":3002,"activity_id":1,"time":1715674900000,"status_id":2"#;
+
+    #[test]
+    fn nested_fields_are_read_from_their_paths_and_unknown_ones_skipped() {
+        let event = parse(&format!(
+            r#"{{{BASE},"extra":{{"deep":[1,{{"user":{{"name":"not me"}}}}]}},
+            "metadata":{{"uid":"e-1","product":{{"name":"Okta","vendor_name":"x"}},"tenant_uid":"acme"}},
+            "user":{{"name":"Alice@Acme.example","uid":"u-1","type_id":1}},
+            "src_endpoint":{{"ip":"198.51.100.7","location":{{"country":"DE","city":"Berlin","coordinates":[13.4,52.5]}}}},
+            "dst_endpoint":{{"location":{{"city":"not the source"}},"svc_name":"krbtgt"}},
+            "auth_factors":[{{"factor_type":" "}},{{"factor_type":"TOTP"}},{{"factor_type":"SMS"}}],
+            "http_request":{{"user_agent":"curl/8 \"quoted\""}},"session":{{"uid":"s-1"}},
+            "status_detail":"INVALID_CREDENTIALS"}}"#
+        ))
+        .unwrap();
+        assert_eq!(event.event_id, "e-1");
+        assert_eq!(event.user.as_deref(), Some("alice@acme.example"));
+        assert_eq!(event.user_id.as_deref(), Some("u-1"));
+        assert_eq!(event.tenant.as_deref(), Some("acme"));
+        assert_eq!(event.dst_host.as_deref(), Some("Okta"));
+        assert_eq!(event.app.as_deref(), Some("krbtgt"));
+        assert_eq!(event.city.as_deref(), Some("Berlin"));
+        assert_eq!((event.latitude, event.longitude), (Some(52.5), Some(13.4)));
+        assert_eq!(event.method, Some(Method::Totp));
+        assert_eq!(event.mfa, Some(true));
+        assert_eq!(event.user_agent.as_deref(), Some("curl/8 \"quoted\""));
+        assert_eq!(event.session_id.as_deref(), Some("s-1"));
+        assert_eq!(event.reason, Some(Reason::InvalidCredentials));
+    }
+
+    #[test]
+    fn null_objects_count_as_absent() {
+        let event = parse(&format!(
+            r#"{{{BASE},"user":null,"src_endpoint":null,"auth_factors":null,"metadata":{{"product":null}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(event.user, None);
+        assert_eq!(event.mfa, None);
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        let reason = rejection(&format!(r#"{{{BASE},"user":{{"name":"a","name":"b"}}}}"#));
+        assert!(reason.contains("duplicate field `name`"), "{reason}");
+        let reason = rejection(&format!(r#"{{{BASE},"status_id":1}}"#));
+        assert!(reason.contains("duplicate field `status_id`"), "{reason}");
+    }
+
+    #[test]
+    fn wrong_types_and_broken_json_are_told_apart() {
+        let reason = rejection(&format!(r#"{{{BASE},"user":{{"name":7}}}}"#));
+        assert!(
+            reason.starts_with("not an OCSF event: invalid type: integer `7`"),
+            "{reason}"
+        );
+        // The wrong type comes first, but the record is not JSON at all.
+        let reason = rejection(&format!(r#"{{{BASE},"user":["name":"a"]}}"#));
+        assert!(reason.starts_with("not valid JSON: "), "{reason}");
+        let reason = rejection(&format!(r#"{{{BASE},"is_mfa":true}} trailing"#));
+        assert!(
+            reason.starts_with("not valid JSON: trailing characters"),
+            "{reason}"
+        );
+        let reason = rejection(r#"[1,2]"#);
+        assert!(
+            reason.starts_with("not an OCSF event: invalid type: sequence"),
+            "{reason}"
+        );
+    }
 }
