@@ -199,7 +199,9 @@ pub fn split_lines(first_line: u64, bytes: &[u8]) -> (Vec<Record<'_>>, Vec<Frami
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match std::str::from_utf8(line) {
+        // simdutf8 checks a line of ASCII several times faster than std,
+        // and reports the same error.
+        match simdutf8::compat::from_utf8(line) {
             Ok(text) => records.push(Record { line: number, text }),
             Err(err) => errors.push(FramingError {
                 line: number,

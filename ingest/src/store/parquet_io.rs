@@ -80,10 +80,23 @@ fn properties(
     for column in unique {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
     }
-    // Min/max of raw payloads prunes nothing and costs a comparison of
-    // every payload.
-    builder =
-        builder.set_column_statistics_enabled(ColumnPath::from("raw"), EnabledStatistics::None);
+    // Min/max of payloads, random ids and free text prunes nothing (a
+    // page's range of such values spans nearly all of them) and costs two
+    // comparisons of every value, long ones with long common prefixes.
+    let unprunable: &[&str] = match table {
+        Table::Events => &[
+            "raw",
+            "event_id",
+            "session_id",
+            "user_agent",
+            "reason_detail",
+        ],
+        Table::DeadLetters => &["raw"],
+    };
+    for column in unprunable {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
+    }
     let id_column = match table {
         Table::Events => "event_id",
         Table::DeadLetters => "dead_letter_id",
