@@ -5,7 +5,7 @@
 //!
 //!   cargo bench -p authtrail-ingest --bench parse
 //!
-//! Prints the best of several passes over about 200,000 records (a fixed
+//! Prints the best of several passes over 61,306 records (a fixed
 //! demo: 1,500 users over 7 days), in nanoseconds per record.
 
 #![allow(clippy::unwrap_used)]
