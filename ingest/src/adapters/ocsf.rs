@@ -7,9 +7,9 @@
 //! uses is written in place into one flat [`Record`] (strings borrowed
 //! from the record), and everything else is only checked to be valid
 //! JSON. serde's derived structs did the same work with a field enum and
-//! a move of every nested struct into its parent, and took a fifth more
-//! time per demo record, parsing and building its Arrow row together
-//! (BENCHMARKS.md). The events go to the sink as borrowed views: into
+//! a move of every nested struct into its parent, and took about a
+//! quarter more time per demo record, parsing and building its Arrow row
+//! together (BENCHMARKS.md). The events go to the sink as borrowed views: into
 //! Arrow columns, each field is copied once.
 
 use std::borrow::Cow;
@@ -125,6 +125,54 @@ fn set_once<'de, M: MapAccess<'de>, T: de::Deserialize<'de>>(
     Ok(())
 }
 
+/// Sets a text field once (see [`set_once`]). `null` or a string, read
+/// with one look at the value's first byte where `Option<Text>` takes two.
+fn set_text<'de: 'a, 'a, M: MapAccess<'de>>(
+    map: &mut M,
+    field: &mut Option<Text<'a>>,
+    name: &'static str,
+) -> Result<(), M::Error> {
+    if field.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    *field = map.next_value_seed(NullOrText)?;
+    Ok(())
+}
+
+/// Reads `null` or a string.
+struct NullOrText;
+
+impl<'de> DeserializeSeed<'de> for NullOrText {
+    type Value = Option<Text<'de>>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NullOrText {
+    type Value = Option<Text<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Text::borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Text::owned(v.to_owned())))
+    }
+}
+
 impl<'de: 'a, 'a> DeserializeSeed<'de> for Fill<'_, 'a> {
     type Value = ();
 
@@ -161,6 +209,11 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
                     set_once(&mut map, &mut $field, $name)?
                 };
             }
+            macro_rules! text {
+                ($field:expr, $name:literal) => {
+                    set_text(&mut map, &mut $field, $name)?
+                };
+            }
             macro_rules! nested {
                 ($object:expr) => {
                     map.next_value_seed(Fill {
@@ -172,15 +225,15 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
             match (self.object, key) {
                 (Object::Record, "class_uid") => set!(r.class_uid, "class_uid"),
                 (Object::Record, "activity_id") => set!(r.activity_id, "activity_id"),
-                (Object::Record, "activity_name") => set!(r.activity_name, "activity_name"),
+                (Object::Record, "activity_name") => text!(r.activity_name, "activity_name"),
                 (Object::Record, "time") => set!(r.time, "time"),
                 (Object::Record, "status_id") => set!(r.status_id, "status_id"),
-                (Object::Record, "status_detail") => set!(r.status_detail, "status_detail"),
-                (Object::Record, "status_code") => set!(r.status_code, "status_code"),
+                (Object::Record, "status_detail") => text!(r.status_detail, "status_detail"),
+                (Object::Record, "status_code") => text!(r.status_code, "status_code"),
                 (Object::Record, "auth_protocol_id") => {
                     set!(r.auth_protocol_id, "auth_protocol_id")
                 }
-                (Object::Record, "auth_protocol") => set!(r.auth_protocol, "auth_protocol"),
+                (Object::Record, "auth_protocol") => text!(r.auth_protocol, "auth_protocol"),
                 (Object::Record, "is_mfa") => set!(r.is_mfa, "is_mfa"),
                 (Object::Record, "metadata") => nested!(Object::Metadata),
                 (Object::Record, "user") => nested!(Object::User),
@@ -193,46 +246,46 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
                 (Object::Record, "auth_factors") => {
                     map.next_value_seed(Factors { record: &mut *r })?
                 }
-                (Object::Metadata, "uid") => set!(r.metadata_uid, "uid"),
-                (Object::Metadata, "event_code") => set!(r.event_code, "event_code"),
-                (Object::Metadata, "tenant_uid") => set!(r.tenant_uid, "tenant_uid"),
+                (Object::Metadata, "uid") => text!(r.metadata_uid, "uid"),
+                (Object::Metadata, "event_code") => text!(r.event_code, "event_code"),
+                (Object::Metadata, "tenant_uid") => text!(r.tenant_uid, "tenant_uid"),
                 (Object::Metadata, "product") => nested!(Object::Product),
-                (Object::Product, "name") => set!(r.product_name, "name"),
-                (Object::User, "name") => set!(r.user_name, "name"),
-                (Object::User, "uid") => set!(r.user_uid, "uid"),
-                (Object::User, "email_addr") => set!(r.user_email, "email_addr"),
-                (Object::User, "domain") => set!(r.user_domain, "domain"),
-                (Object::SrcEndpoint, "ip") => set!(r.src.ip, "ip"),
-                (Object::SrcEndpoint, "hostname") => set!(r.src.hostname, "hostname"),
-                (Object::SrcEndpoint, "svc_name") => set!(r.src.svc_name, "svc_name"),
+                (Object::Product, "name") => text!(r.product_name, "name"),
+                (Object::User, "name") => text!(r.user_name, "name"),
+                (Object::User, "uid") => text!(r.user_uid, "uid"),
+                (Object::User, "email_addr") => text!(r.user_email, "email_addr"),
+                (Object::User, "domain") => text!(r.user_domain, "domain"),
+                (Object::SrcEndpoint, "ip") => text!(r.src.ip, "ip"),
+                (Object::SrcEndpoint, "hostname") => text!(r.src.hostname, "hostname"),
+                (Object::SrcEndpoint, "svc_name") => text!(r.src.svc_name, "svc_name"),
                 (Object::SrcEndpoint, "location") => nested!(Object::SrcLocation),
-                (Object::DstEndpoint, "ip") => set!(r.dst.ip, "ip"),
-                (Object::DstEndpoint, "hostname") => set!(r.dst.hostname, "hostname"),
-                (Object::DstEndpoint, "svc_name") => set!(r.dst.svc_name, "svc_name"),
+                (Object::DstEndpoint, "ip") => text!(r.dst.ip, "ip"),
+                (Object::DstEndpoint, "hostname") => text!(r.dst.hostname, "hostname"),
+                (Object::DstEndpoint, "svc_name") => text!(r.dst.svc_name, "svc_name"),
                 (Object::DstEndpoint, "location") => nested!(Object::DstLocation),
-                (Object::SrcLocation, "country") => set!(r.src.country, "country"),
-                (Object::SrcLocation, "city") => set!(r.src.city, "city"),
+                (Object::SrcLocation, "country") => text!(r.src.country, "country"),
+                (Object::SrcLocation, "city") => text!(r.src.city, "city"),
                 (Object::SrcLocation, "lat") => set!(r.src.lat, "lat"),
                 (Object::SrcLocation, "long") => set!(r.src.long, "long"),
                 (Object::SrcLocation, "coordinates") => set!(r.src.coordinates, "coordinates"),
-                (Object::DstLocation, "country") => set!(r.dst.country, "country"),
-                (Object::DstLocation, "city") => set!(r.dst.city, "city"),
+                (Object::DstLocation, "country") => text!(r.dst.country, "country"),
+                (Object::DstLocation, "city") => text!(r.dst.city, "city"),
                 (Object::DstLocation, "lat") => set!(r.dst.lat, "lat"),
                 (Object::DstLocation, "long") => set!(r.dst.long, "long"),
                 (Object::DstLocation, "coordinates") => set!(r.dst.coordinates, "coordinates"),
                 (Object::AuthFactor, "factor_type") => {
                     // Only the first factor with any text is kept; the
                     // others are still checked to be strings.
-                    let factor: Option<Text<'de>> = map.next_value()?;
+                    let factor = map.next_value_seed(NullOrText)?;
                     if r.factor_type.as_ref().is_none_or(|t| t.trim().is_empty()) {
                         r.factor_type = factor;
                     }
                 }
-                (Object::HttpRequest, "user_agent") => set!(r.user_agent, "user_agent"),
-                (Object::Session, "uid") => set!(r.session_uid, "uid"),
-                (Object::Service, "name") => set!(r.service_name, "name"),
+                (Object::HttpRequest, "user_agent") => text!(r.user_agent, "user_agent"),
+                (Object::Session, "uid") => text!(r.session_uid, "uid"),
+                (Object::Service, "name") => text!(r.service_name, "name"),
                 (Object::Cloud, "account") => nested!(Object::Account),
-                (Object::Account, "uid") => set!(r.account_uid, "uid"),
+                (Object::Account, "uid") => text!(r.account_uid, "uid"),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -500,10 +553,11 @@ mod tests {
     #[test]
     fn null_objects_count_as_absent() {
         let event = parse(&format!(
-            r#"{{{BASE},"user":null,"src_endpoint":null,"auth_factors":null,"metadata":{{"product":null}}}}"#
+            r#"{{{BASE},"user":null,"src_endpoint":null,"auth_factors":null,"metadata":{{"product":null}},"session":{{"uid":null}}}}"#
         ))
         .unwrap();
         assert_eq!(event.user, None);
+        assert_eq!(event.session_id, None);
         assert_eq!(event.mfa, None);
     }
 

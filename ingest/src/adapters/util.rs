@@ -564,7 +564,17 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonStr<'a>(std::borrow::Cow<'a, str>);
 
-impl JsonStr<'_> {
+impl<'a> JsonStr<'a> {
+    /// Text borrowed from the record.
+    pub fn borrowed(text: &'a str) -> Self {
+        JsonStr(std::borrow::Cow::Borrowed(text))
+    }
+
+    /// Text that had to be unescaped.
+    pub fn owned(text: String) -> Self {
+        JsonStr(std::borrow::Cow::Owned(text))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         &self.0
