@@ -90,6 +90,8 @@ enum Object {
     DstEndpoint,
     SrcLocation,
     DstLocation,
+    /// `auth_factors`: an array of `AuthFactor` objects.
+    AuthFactors,
     AuthFactor,
     HttpRequest,
     Session,
@@ -98,16 +100,11 @@ enum Object {
     Account,
 }
 
-/// Reads one JSON object (or `null`, as if it were absent) into the
-/// record's fields.
+/// Reads one JSON object (or, for [`Object::AuthFactors`], an array of
+/// them; `null` as if it were absent) into the record's fields.
 struct Fill<'r, 'a> {
     record: &'r mut Record<'a>,
     object: Object,
-}
-
-/// Reads `auth_factors` (an array of objects, or `null`).
-struct Factors<'r, 'a> {
-    record: &'r mut Record<'a>,
 }
 
 /// Sets a field once: a key that appears twice in one object makes the
@@ -185,7 +182,10 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
+        match self.object {
+            Object::AuthFactors => f.write_str("an array of authentication factors"),
+            _ => f.write_str("a JSON object"),
+        }
     }
 
     fn visit_none<E: de::Error>(self) -> Result<(), E> {
@@ -197,7 +197,22 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
     }
 
     fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
+        match self.object {
+            Object::AuthFactors => deserializer.deserialize_seq(self),
+            _ => deserializer.deserialize_map(self),
+        }
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        // Reached only through `deserialize_seq`, so only for AuthFactors.
+        let record = self.record;
+        while let Some(()) = seq.next_element_seed(Fill {
+            record: &mut *record,
+            object: Object::AuthFactor,
+        })? {
+            record.auth_factors += 1;
+        }
+        Ok(())
     }
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
@@ -243,9 +258,7 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
                 (Object::Record, "session") => nested!(Object::Session),
                 (Object::Record, "service") => nested!(Object::Service),
                 (Object::Record, "cloud") => nested!(Object::Cloud),
-                (Object::Record, "auth_factors") => {
-                    map.next_value_seed(Factors { record: &mut *r })?
-                }
+                (Object::Record, "auth_factors") => nested!(Object::AuthFactors),
                 (Object::Metadata, "uid") => text!(r.metadata_uid, "uid"),
                 (Object::Metadata, "event_code") => text!(r.event_code, "event_code"),
                 (Object::Metadata, "tenant_uid") => text!(r.tenant_uid, "tenant_uid"),
@@ -290,45 +303,6 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
-        }
-        Ok(())
-    }
-}
-
-impl<'de: 'a, 'a> DeserializeSeed<'de> for Factors<'_, 'a> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de: 'a, 'a> Visitor<'de> for Factors<'_, 'a> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of authentication factors")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
-        let record = self.record;
-        while let Some(()) = seq.next_element_seed(Fill {
-            record: &mut *record,
-            object: Object::AuthFactor,
-        })? {
-            record.auth_factors += 1;
         }
         Ok(())
     }
@@ -582,6 +556,13 @@ mod tests {
         let reason = rejection(&format!(r#"{{{BASE},"is_mfa":true}} trailing"#));
         assert!(
             reason.starts_with("not valid JSON: trailing characters"),
+            "{reason}"
+        );
+        let reason = rejection(&format!(
+            r#"{{{BASE},"auth_factors":{{"factor_type":"TOTP"}}}}"#
+        ));
+        assert!(
+            reason.contains("expected an array of authentication factors"),
             "{reason}"
         );
         let reason = rejection(r#"[1,2]"#);
