@@ -13,11 +13,12 @@
 //! and the removal of their segment are published together under the
 //! staging lock, so no query sees a row twice or misses one.
 //!
-//! A segment's disk space is reserved (zeros) when it is opened, sized for
-//! a full segment at the last one's bytes per row: a commit's sync then
-//! only flushes data, instead of waiting for a file-system journal commit
-//! for every size change. Readers take the zeros after the last message
-//! as the stream's end; a segment that used its reservation is sealed.
+//! A segment's disk space is reserved (it reads as zeros) when it is
+//! opened, sized for a full segment at the last one's bytes per row: a
+//! commit's sync then neither allocates blocks nor changes the file's
+//! size (the file system only marks the reserved blocks it wrote into as
+//! written). Readers take the zeros after the last message as the
+//! stream's end; a segment that used its reservation is sealed.
 //!
 //! A crash loses nothing acknowledged: on start, segments left behind are
 //! read back (up to a torn, unacknowledged tail) and sealed before anything
