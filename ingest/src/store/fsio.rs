@@ -21,8 +21,9 @@ pub fn sync_dir(dir: &Path) -> Result<(), IngestError> {
 /// Gives `file` (empty, just created) `len` bytes of zeros whose blocks are
 /// allocated now. Appending grows a file's size, and on ext4 and XFS
 /// every fdatasync after a size change waits for a journal commit (shared
-/// with every other writer of the file system); overwriting blocks the
-/// file already has only flushes them. Measured here: 0.7 ms on average
+/// with every other writer of the file system); writing into blocks the
+/// file already has flushes them and, the first time, marks them written
+/// (an inode update, but no size change). Measured here: 0.7 ms on average
 /// per append-and-sync, with a tail of 4 ms, against 0.15 ms without the
 /// tail once the blocks are reserved. Readers of an Arrow IPC stream take
 /// the zeros after its last message as the end of the stream.
