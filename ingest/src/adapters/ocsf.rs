@@ -217,6 +217,11 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
         let r = self.record;
+        // Nested objects (and a factor's type) read into fields that a
+        // second copy of them would merge into or overwrite: a repeated
+        // key is refused here as `set_once` refuses it for a plain field.
+        let mut nested_seen = 0u32;
+        let mut factor_type_seen = false;
         while let Some(key) = map.next_key::<Text<'de>>()? {
             let key = key.as_str();
             macro_rules! set {
@@ -230,12 +235,17 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
                 };
             }
             macro_rules! nested {
-                ($object:expr) => {
+                ($object:expr, $name:literal) => {{
+                    let bit = 1u32 << ($object as u32);
+                    if nested_seen & bit != 0 {
+                        return Err(de::Error::duplicate_field($name));
+                    }
+                    nested_seen |= bit;
                     map.next_value_seed(Fill {
                         record: &mut *r,
                         object: $object,
                     })?
-                };
+                }};
             }
             match (self.object, key) {
                 (Object::Record, "class_uid") => set!(r.class_uid, "class_uid"),
@@ -250,19 +260,19 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
                 }
                 (Object::Record, "auth_protocol") => text!(r.auth_protocol, "auth_protocol"),
                 (Object::Record, "is_mfa") => set!(r.is_mfa, "is_mfa"),
-                (Object::Record, "metadata") => nested!(Object::Metadata),
-                (Object::Record, "user") => nested!(Object::User),
-                (Object::Record, "src_endpoint") => nested!(Object::SrcEndpoint),
-                (Object::Record, "dst_endpoint") => nested!(Object::DstEndpoint),
-                (Object::Record, "http_request") => nested!(Object::HttpRequest),
-                (Object::Record, "session") => nested!(Object::Session),
-                (Object::Record, "service") => nested!(Object::Service),
-                (Object::Record, "cloud") => nested!(Object::Cloud),
-                (Object::Record, "auth_factors") => nested!(Object::AuthFactors),
+                (Object::Record, "metadata") => nested!(Object::Metadata, "metadata"),
+                (Object::Record, "user") => nested!(Object::User, "user"),
+                (Object::Record, "src_endpoint") => nested!(Object::SrcEndpoint, "src_endpoint"),
+                (Object::Record, "dst_endpoint") => nested!(Object::DstEndpoint, "dst_endpoint"),
+                (Object::Record, "http_request") => nested!(Object::HttpRequest, "http_request"),
+                (Object::Record, "session") => nested!(Object::Session, "session"),
+                (Object::Record, "service") => nested!(Object::Service, "service"),
+                (Object::Record, "cloud") => nested!(Object::Cloud, "cloud"),
+                (Object::Record, "auth_factors") => nested!(Object::AuthFactors, "auth_factors"),
                 (Object::Metadata, "uid") => text!(r.metadata_uid, "uid"),
                 (Object::Metadata, "event_code") => text!(r.event_code, "event_code"),
                 (Object::Metadata, "tenant_uid") => text!(r.tenant_uid, "tenant_uid"),
-                (Object::Metadata, "product") => nested!(Object::Product),
+                (Object::Metadata, "product") => nested!(Object::Product, "product"),
                 (Object::Product, "name") => text!(r.product_name, "name"),
                 (Object::User, "name") => text!(r.user_name, "name"),
                 (Object::User, "uid") => text!(r.user_uid, "uid"),
@@ -271,11 +281,11 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
                 (Object::SrcEndpoint, "ip") => text!(r.src.ip, "ip"),
                 (Object::SrcEndpoint, "hostname") => text!(r.src.hostname, "hostname"),
                 (Object::SrcEndpoint, "svc_name") => text!(r.src.svc_name, "svc_name"),
-                (Object::SrcEndpoint, "location") => nested!(Object::SrcLocation),
+                (Object::SrcEndpoint, "location") => nested!(Object::SrcLocation, "location"),
                 (Object::DstEndpoint, "ip") => text!(r.dst.ip, "ip"),
                 (Object::DstEndpoint, "hostname") => text!(r.dst.hostname, "hostname"),
                 (Object::DstEndpoint, "svc_name") => text!(r.dst.svc_name, "svc_name"),
-                (Object::DstEndpoint, "location") => nested!(Object::DstLocation),
+                (Object::DstEndpoint, "location") => nested!(Object::DstLocation, "location"),
                 (Object::SrcLocation, "country") => text!(r.src.country, "country"),
                 (Object::SrcLocation, "city") => text!(r.src.city, "city"),
                 (Object::SrcLocation, "lat") => set!(r.src.lat, "lat"),
@@ -289,6 +299,10 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
                 (Object::AuthFactor, "factor_type") => {
                     // Only the first factor with any text is kept; the
                     // others are still checked to be strings.
+                    if factor_type_seen {
+                        return Err(de::Error::duplicate_field("factor_type"));
+                    }
+                    factor_type_seen = true;
                     let factor = map.next_value_seed(NullOrText)?;
                     if r.factor_type.as_ref().is_none_or(|t| t.trim().is_empty()) {
                         r.factor_type = factor;
@@ -297,7 +311,7 @@ impl<'de: 'a, 'a> Visitor<'de> for Fill<'_, 'a> {
                 (Object::HttpRequest, "user_agent") => text!(r.user_agent, "user_agent"),
                 (Object::Session, "uid") => text!(r.session_uid, "uid"),
                 (Object::Service, "name") => text!(r.service_name, "name"),
-                (Object::Cloud, "account") => nested!(Object::Account),
+                (Object::Cloud, "account") => nested!(Object::Account, "account"),
                 (Object::Account, "uid") => text!(r.account_uid, "uid"),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -541,6 +555,14 @@ mod tests {
         assert!(reason.contains("duplicate field `name`"), "{reason}");
         let reason = rejection(&format!(r#"{{{BASE},"status_id":1}}"#));
         assert!(reason.contains("duplicate field `status_id`"), "{reason}");
+        let reason = rejection(&format!(
+            r#"{{{BASE},"user":{{"name":"a"}},"user":{{"uid":"b"}}}}"#
+        ));
+        assert!(reason.contains("duplicate field `user`"), "{reason}");
+        let reason = rejection(&format!(
+            r#"{{{BASE},"auth_factors":[{{"factor_type":"SMS","factor_type":"TOTP"}}]}}"#
+        ));
+        assert!(reason.contains("duplicate field `factor_type`"), "{reason}");
     }
 
     #[test]
