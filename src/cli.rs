@@ -316,7 +316,11 @@ pub enum BenchCommand {
     ///
     /// Reports durable events/s, p50/p99 latency of single-event requests,
     /// and (on Linux) the CPU time per event of the server and of the load
-    /// generator, and the server's peak memory.
+    /// generator, and the server's peak memory. Each phase is run again
+    /// against nginx answering with a fixed body (what loopback HTTP costs
+    /// on this machine with no work behind it), and the ratio reported:
+    /// needs nginx installed (apt-get install nginx-light), or pass
+    /// --no-nginx.
     /// Requests are HMAC-signed webhook deliveries, or carry a bearer token
     /// with `--auth jwt`.
     Http(BenchHttpArgs),
@@ -388,6 +392,15 @@ pub struct BenchHttpArgs {
     /// How deliveries authenticate.
     #[arg(long, value_enum, default_value_t = BenchAuth::Hmac)]
     pub auth: BenchAuth,
+    /// Runs of both phases; every run is reported, then the medians. The
+    /// machine's speed can drift between minutes: several runs, each
+    /// paired with its own baseline, say more than one.
+    #[arg(long, default_value_t = 1)]
+    pub runs: u32,
+    /// Skip the baseline: nginx answering the same requests with a fixed
+    /// body, storing nothing (apt-get install nginx-light).
+    #[arg(long)]
+    pub no_nginx: bool,
 }
 
 /// The credential `bench http` sends.

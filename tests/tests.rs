@@ -510,39 +510,92 @@ fn a_bare_relative_data_directory_is_created_in_the_working_directory() {
 /// The HTTP benchmark end to end at a small size, with either credential:
 /// the real server as a child process, every batch and single delivery
 /// answered 2xx and counted as stored (the bench fails otherwise), and
-/// both phases reported.
+/// both phases reported. With HMAC, two runs, each phase also against the
+/// nginx baseline, the ratios and the medians; with JWT, authtrail alone.
 #[test]
 fn bench_http_stores_every_delivery_it_reports() {
-    for (auth, label) in [("hmac", "HMAC-signed"), ("jwt", "bearer JWT")] {
+    for (auth, label, baseline) in [("hmac", "HMAC-signed", true), ("jwt", "bearer JWT", false)] {
         let ws = Workspace::new();
         let dir = ws.path("bench");
-        let run = ws
-            .run(&[
-                "bench",
-                "http",
-                "--users",
-                "40",
-                "--days",
-                "3",
-                "--batch",
-                "100",
-                "--single-requests",
-                "300",
-                "--single-connections",
-                "8",
-                "--auth",
-                auth,
-                "--dir",
-                dir.to_str().unwrap(),
-            ])
-            .ok();
+        let mut args = vec![
+            "bench",
+            "http",
+            "--users",
+            "40",
+            "--days",
+            "3",
+            "--batch",
+            "100",
+            "--single-requests",
+            "300",
+            "--single-connections",
+            "8",
+            "--auth",
+            auth,
+            "--dir",
+            dir.to_str().unwrap(),
+        ];
+        if baseline {
+            args.extend(["--runs", "2"]);
+        } else {
+            args.push("--no-nginx");
+        }
+        let run = ws.run(&args).ok();
         let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('|')).collect();
-        assert_eq!(rows.len(), 2, "{}", run.stdout);
         let batches = format!("| NDJSON batches of 100 events, 16 connections, {label} |");
-        assert!(rows[0].starts_with(&batches), "{}", rows[0]);
         let singles =
             format!("| 1 event per POST, 8 keep-alive connections, {label} | 300 events |");
-        assert!(rows[1].starts_with(&singles), "{}", rows[1]);
-        assert!(rows[1].contains(" p99 "), "{}", rows[1]);
+        let stored = |row: &str| row.contains(" events/s durable |");
+        if !baseline {
+            assert_eq!(rows.len(), 2, "{}", run.stdout);
+            assert!(
+                rows[0].starts_with(&batches) && stored(rows[0]),
+                "{}",
+                rows[0]
+            );
+            assert!(
+                rows[1].starts_with(&singles) && stored(rows[1]),
+                "{}",
+                rows[1]
+            );
+            assert!(rows[1].contains(" p99 "), "{}", rows[1]);
+            assert!(!run.stdout.contains("nginx"), "{}", run.stdout);
+            continue;
+        }
+        // Each run: authtrail, then nginx, for batches and for singles.
+        assert_eq!(rows.len(), 8, "{}", run.stdout);
+        for run_rows in rows.chunks(4) {
+            assert!(run_rows[0].starts_with(&batches), "{}", run_rows[0]);
+            assert!(run_rows[2].starts_with(&singles), "{}", run_rows[2]);
+            for nginx_row in [run_rows[1], run_rows[3]] {
+                assert!(nginx_row.starts_with("| nginx/"), "{nginx_row}");
+                assert!(
+                    nginx_row.contains("(baseline, stores nothing)"),
+                    "{nginx_row}"
+                );
+                assert!(nginx_row.contains(" events/s answered |"), "{nginx_row}");
+            }
+            // nginx was sent (and answered) exactly what authtrail stored.
+            let events = |row: &str| row.split(" | ").nth(1).unwrap().to_owned();
+            assert_eq!(events(run_rows[1]), events(run_rows[0]), "{run_rows:?}");
+            assert_eq!(events(run_rows[3]), "300 events", "{run_rows:?}");
+        }
+        let ratios: Vec<f64> = run
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("authtrail / nginx: NDJSON batches "))
+            .map(|rest| rest.split('x').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(ratios.len(), 2, "{}", run.stdout);
+        assert!(ratios.iter().all(|&r| r > 0.0), "{}", run.stdout);
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with("median of 2 runs: NDJSON batches ")
+                    && l.contains("x nginx); single POSTs ")
+                    && l.contains(", p99 ")),
+            "{}",
+            run.stdout
+        );
     }
 }
