@@ -288,20 +288,18 @@ async fn count_responses(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    // The matched route is shared (an `Arc<str>`): cloned, not copied.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let status = response.status();
     state
         .metrics
         .http
-        .get_or_create(&metrics::HttpLabels {
-            route,
-            status: response.status().as_str().to_owned(),
-        })
-        .inc();
+        .inc_by(route, status.as_u16(), 1, || metrics::HttpLabels {
+            route: route.to_owned(),
+            status: status.as_str().to_owned(),
+        });
     response
 }
 

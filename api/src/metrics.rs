@@ -2,6 +2,8 @@
 //! letters, commit latency, HTTP responses by status, and the ingest queue,
 //! served as text at `/metrics`.
 
+use std::sync::RwLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -36,17 +38,70 @@ pub struct HttpLabels {
     pub status: String,
 }
 
+/// The counters of one family, found by a short text and a small code
+/// (a route and a status, a source and an outcome) without building and
+/// hashing a label set of `String`s on every request. A family has a few
+/// dozen label sets at most, so a scan of the ones seen finds them.
+pub struct CounterIndex<L> {
+    family: Family<L, Counter>,
+    /// Label sets seen so far, as (text, code) and their counter (which
+    /// shares its count with the family's).
+    seen: RwLock<Vec<(Box<str>, u16, Counter)>>,
+}
+
+/// Label sets a [`CounterIndex`] remembers; beyond them (which the routes,
+/// statuses and sources of this server never reach) it asks the family.
+const INDEXED_LABEL_SETS: usize = 256;
+
+impl<L> CounterIndex<L>
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    fn new() -> Self {
+        CounterIndex {
+            family: Family::default(),
+            seen: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Adds `by` to the counter of (`text`, `code`); `labels` makes its
+    /// label set the first time.
+    pub fn inc_by(&self, text: &str, code: u16, by: u64, labels: impl FnOnce() -> L) {
+        let found = |seen: &[(Box<str>, u16, Counter)]| {
+            seen.iter()
+                .find(|(t, c, _)| *c == code && **t == *text)
+                .map(|(_, _, counter)| counter.clone())
+        };
+        if let Some(counter) = found(&self.seen.read().unwrap_or_else(|p| p.into_inner())) {
+            counter.inc_by(by);
+            return;
+        }
+        let counter = self.family.get_or_create(&labels()).clone();
+        counter.inc_by(by);
+        let mut seen = self.seen.write().unwrap_or_else(|p| p.into_inner());
+        if seen.len() < INDEXED_LABEL_SETS && found(&seen).is_none() {
+            seen.push((text.into(), code, counter));
+        }
+    }
+
+    /// The family, for registering.
+    fn family(&self) -> Family<L, Counter> {
+        self.family.clone()
+    }
+}
+
 /// Every metric the server keeps.
 pub struct Metrics {
     registry: Registry,
-    /// Events parsed from ingest requests (stored or duplicate).
-    pub events: Family<EventLabels, Counter>,
+    /// Events parsed from ingest requests (stored or duplicate), by source
+    /// and outcome (the code: [`authtrail_schemas::Outcome`]'s index).
+    pub events: CounterIndex<EventLabels>,
     /// Records rejected into dead letters.
     pub dead_letters: Family<SourceLabels, Counter>,
     /// Time from submitting a batch to its durable commit.
     pub commit_seconds: Histogram,
-    /// HTTP responses.
-    pub http: Family<HttpLabels, Counter>,
+    /// HTTP responses, by route and status (the code).
+    pub http: CounterIndex<HttpLabels>,
     /// Events accepted and waiting for a commit.
     pub queued: Gauge,
 }
@@ -61,11 +116,11 @@ impl Metrics {
     /// A fresh registry with every metric registered.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("authtrail");
-        let events = Family::<EventLabels, Counter>::default();
+        let events = CounterIndex::<EventLabels>::new();
         registry.register(
             "events_ingested",
             "Events received through the ingest API, by source and outcome",
-            events.clone(),
+            events.family(),
         );
         let dead_letters = Family::<SourceLabels, Counter>::default();
         registry.register(
@@ -79,11 +134,11 @@ impl Metrics {
             "Time from handing a batch to the writer until it is durable",
             commit_seconds.clone(),
         );
-        let http = Family::<HttpLabels, Counter>::default();
+        let http = CounterIndex::<HttpLabels>::new();
         registry.register(
             "http_responses",
             "HTTP responses by route and status",
-            http.clone(),
+            http.family(),
         );
         let queued = Gauge::default();
         registry.register(
@@ -216,5 +271,35 @@ impl prometheus_client::collector::Collector for KafkaCollector {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A label set counts on whether its counter was just created or found
+    /// among those seen, and each label set counts alone.
+    #[test]
+    fn indexed_counters_count_into_their_family() {
+        let metrics = Metrics::new();
+        fn labels(route: &'static str, status: u16) -> impl FnOnce() -> HttpLabels {
+            move || HttpLabels {
+                route: route.to_owned(),
+                status: status.to_string(),
+            }
+        }
+        metrics.http.inc_by("/a", 200, 1, labels("/a", 200));
+        metrics.http.inc_by("/a", 200, 2, labels("/a", 200));
+        metrics.http.inc_by("/a", 404, 1, labels("/a", 404));
+        metrics.http.inc_by("/b", 200, 5, labels("/b", 200));
+        let text = metrics.render();
+        for line in [
+            r#"authtrail_http_responses_total{route="/a",status="200"} 3"#,
+            r#"authtrail_http_responses_total{route="/a",status="404"} 1"#,
+            r#"authtrail_http_responses_total{route="/b",status="200"} 5"#,
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
     }
 }

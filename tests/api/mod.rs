@@ -688,12 +688,15 @@ fn operations_endpoints() {
         200
     );
     let token = local_token(&workspace, &["ingest"]);
-    post_events(
-        &server,
-        &token,
-        "ocsf",
-        ndjson(&ocsf_lines("m", 9)).into_bytes(),
-    );
+    // Twice: the second request's counters are found, not created.
+    for prefix in ["m", "n"] {
+        post_events(
+            &server,
+            &token,
+            "ocsf",
+            ndjson(&ocsf_lines(prefix, 9)).into_bytes(),
+        );
+    }
     let metrics = client()
         .get(server.url("/metrics"))
         .send()
@@ -701,11 +704,20 @@ fn operations_endpoints() {
         .text()
         .unwrap();
     assert!(
-        metrics.contains(r#"authtrail_events_ingested_total{source="ocsf",outcome="failure"} 3"#),
+        metrics.contains(r#"authtrail_events_ingested_total{source="ocsf",outcome="failure"} 6"#),
         "{metrics}"
     );
     assert!(metrics.contains("authtrail_commit_seconds_count"));
-    assert!(metrics.contains(r#"status="200""#));
+    assert!(
+        metrics.contains(
+            r#"authtrail_http_responses_total{route="/v1/ingest/{source}",status="200"} 2"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"authtrail_http_responses_total{route="/healthz",status="200"} 1"#),
+        "{metrics}"
+    );
     let openapi: Value = client()
         .get(server.url("/v1/openapi.json"))
         .send()
