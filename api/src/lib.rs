@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod read;
+mod response_count;
 pub mod sql;
 pub mod stream;
 
@@ -33,9 +34,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
@@ -255,10 +255,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            count_responses,
-        ))
+        .layer(response_count::CountResponsesLayer::new(state.clone()))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
@@ -281,26 +278,6 @@ async fn overloaded(err: tower::BoxError) -> Response {
         )
         .into_response()
     }
-}
-
-async fn count_responses(
-    State(state): State<SharedState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // The matched route is shared (an `Arc<str>`): cloned, not copied.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let status = response.status();
-    state
-        .metrics
-        .http
-        .inc_by(route, status.as_u16(), 1, || metrics::HttpLabels {
-            route: route.to_owned(),
-            status: status.as_str().to_owned(),
-        });
-    response
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
