@@ -114,8 +114,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest request body accepted after gzip decompression, in bytes.
     pub max_decompressed_bytes: usize,
-    /// Requests handled at once; more wait in the accept queue, and beyond
-    /// `max_pending_requests` are refused with 503.
+    /// API requests handled at once, across every route; one more is
+    /// refused at once with 503 and `Retry-After`. The health probes and
+    /// `/metrics` do not count, and are never refused.
     pub max_concurrent_requests: usize,
     /// Time limit of one request (ingest, reports), in seconds. Streamed
     /// results are bounded by `[query].timeout_s` instead.

@@ -241,7 +241,12 @@ pub fn router(state: SharedState) -> Router {
     let concurrency = state.config.server.max_concurrent_requests.max(1);
     // Full paths rather than a router nested under /v1: a nested router
     // rebuilds every request's URI without its prefix and routes twice.
-    Router::new()
+    //
+    // One semaphore for the whole API: `Router::layer` wraps each route
+    // (each method of it) on its own, so a plain concurrency limit would
+    // give every route a limit of its own. The probes and `/metrics` are
+    // outside it: they must answer while the API is saturated.
+    let api = Router::new()
         .route(
             "/v1/ingest/{source}",
             post(ingest::ingest).get(ingest::okta_verification),
@@ -251,16 +256,22 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/users/{user}/timeline", get(read::timeline))
         .route("/v1/query", post(sql::query))
         .route("/v1/openapi.json", get(ops::openapi))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(concurrency)),
+        );
+    Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(api)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(response_count::CountResponsesLayer::new(state.clone()))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .concurrency_limit(concurrency)
                 .timeout(timeout),
         )
         .with_state(state)

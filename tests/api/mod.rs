@@ -405,7 +405,7 @@ fn jwt_matrix() {
     let server = Server::start(&workspace, &issuer_config());
     let get = |token: &str| {
         client()
-            .get(server.url("/v1/events?limit=1"))
+            .get(server.url("/v1/events"))
             .bearer_auth(token)
             .send()
             .unwrap()
@@ -565,6 +565,61 @@ fn query_is_read_only_and_limited() {
         ),
         10
     );
+}
+
+/// `max_concurrent_requests` bounds the whole API, not each route: while a
+/// slow query holds the only slot, a read on another route is refused with
+/// 503 and `Retry-After`, and the health probe still answers.
+#[test]
+fn the_concurrency_limit_is_one_for_the_whole_api() {
+    let workspace = Workspace::new();
+    let server = Server::start(
+        &workspace,
+        "[server]\nmax_concurrent_requests = 1\n\n[query]\ntimeout_s = 4\n",
+    );
+    let token = local_token(&workspace, &["read", "query"]);
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            loop {
+                let status = sql(
+                    &server,
+                    &token,
+                    "SELECT count(*) FROM generate_series(1, 100000000000)",
+                )
+                .status()
+                .as_u16();
+                // Refused itself while a read held the slot: again.
+                if status != 503 {
+                    break status;
+                }
+            }
+        });
+        // Until the query holds the slot, reads go through; then they must
+        // be refused, for as long as it runs.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let refused = loop {
+            let response = client()
+                .get(server.url("/v1/events"))
+                .bearer_auth(&token)
+                .send()
+                .unwrap();
+            if response.status() == 503 {
+                break Some(response);
+            }
+            assert_eq!(response.status(), 200);
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let refused = refused.expect("a read was never refused while the query ran");
+        assert_eq!(refused.headers()["retry-after"], "1");
+        let (status, code) = error_code(refused);
+        assert_eq!((status, code.as_str()), (503, "overloaded"));
+        let health = client().get(server.url("/healthz")).send().unwrap();
+        assert_eq!(health.status(), 200, "the probe must not wait for the API");
+        assert_eq!(slow.join().unwrap(), 408);
+    });
 }
 
 #[test]
@@ -807,7 +862,7 @@ fn oidc_discovery_and_key_rotation() {
     );
     let get = |token: &str| {
         client()
-            .get(server.url("/v1/events?limit=1"))
+            .get(server.url("/v1/events"))
             .bearer_auth(token)
             .send()
             .unwrap()
