@@ -67,19 +67,29 @@ where
     /// Adds `by` to the counter of (`text`, `code`); `labels` makes its
     /// label set the first time.
     pub fn inc_by(&self, text: &str, code: u16, by: u64, labels: impl FnOnce() -> L) {
-        let found = |seen: &[(Box<str>, u16, Counter)]| {
+        fn find<'a>(
+            seen: &'a [(Box<str>, u16, Counter)],
+            text: &str,
+            code: u16,
+        ) -> Option<&'a Counter> {
             seen.iter()
                 .find(|(t, c, _)| *c == code && **t == *text)
-                .map(|(_, _, counter)| counter.clone())
-        };
-        if let Some(counter) = found(&self.seen.read().unwrap_or_else(|p| p.into_inner())) {
+                .map(|(_, _, counter)| counter)
+        }
+        // Counted under the read lock: no clone of the counter's `Arc`,
+        // whose count the two worker threads would otherwise bounce.
+        if let Some(counter) = find(
+            &self.seen.read().unwrap_or_else(|p| p.into_inner()),
+            text,
+            code,
+        ) {
             counter.inc_by(by);
             return;
         }
         let counter = self.family.get_or_create(&labels()).clone();
         counter.inc_by(by);
         let mut seen = self.seen.write().unwrap_or_else(|p| p.into_inner());
-        if seen.len() < INDEXED_LABEL_SETS && found(&seen).is_none() {
+        if seen.len() < INDEXED_LABEL_SETS && find(&seen, text, code).is_none() {
             seen.push((text.into(), code, counter));
         }
     }
