@@ -239,11 +239,30 @@ pub fn router(state: SharedState) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let timeout = Duration::from_secs(state.config.server.request_timeout_s.max(1));
     let concurrency = state.config.server.max_concurrent_requests.max(1);
+    // What every route has, outermost first: the response counter (so
+    // that every answer is counted, refusals and timeouts too), the one
+    // place errors of the layers below become answers, a timeout, the
+    // body limit. (A macro: the stack's type names the future of
+    // `overloaded`, which has no name.)
+    macro_rules! common_layers {
+        () => {
+            tower::ServiceBuilder::new()
+                .layer(response_count::CountResponsesLayer::new(state.clone()))
+                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .timeout(timeout)
+                .layer(DefaultBodyLimit::max(max_body))
+        };
+    }
     // Full paths rather than a router nested under /v1: a nested router
     // rebuilds every request's URI without its prefix and routes twice.
     //
-    // One semaphore for the whole API: `Router::layer` wraps each route
-    // (each method of it) on its own, so a plain concurrency limit would
+    // Each `Router::layer` call wraps every route (each method of it, and
+    // the fallback) in one more boxed service, and a request clones every
+    // box of its route's nesting, inner ones again for each outer one: so
+    // each group of routes gets its whole stack in one call, and a
+    // request clones two boxes, not fifteen.
+    //
+    // One semaphore for the whole API: a plain concurrency limit would
     // give every route a limit of its own. The probes and `/metrics` are
     // outside it: they must answer while the API is saturated.
     let api = Router::new()
@@ -258,23 +277,19 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/openapi.json", get(ops::openapi))
         .layer(
             tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .layer(common_layers!())
                 .load_shed()
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::new(concurrency)),
         );
-    Router::new()
+    let outside_limit = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(api)
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(response_count::CountResponsesLayer::new(state.clone()))
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
-                .timeout(timeout),
-        )
-        .with_state(state)
+        .layer(common_layers!());
+    // Merged this way round for the fallback: of two default fallbacks,
+    // `merge` keeps the one merged in, so unmatched requests are counted
+    // and timed out like the probes, and not held by the API's limit.
+    api.merge(outside_limit).with_state(state)
 }
 
 async fn overloaded(err: tower::BoxError) -> Response {

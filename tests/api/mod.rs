@@ -623,6 +623,37 @@ fn the_concurrency_limit_is_one_for_the_whole_api() {
 }
 
 #[test]
+fn a_request_past_the_server_time_limit_is_answered_and_counted() {
+    let workspace = Workspace::new();
+    // The query's own limit is later than the server's.
+    let server = Server::start(
+        &workspace,
+        "[server]\nrequest_timeout_s = 1\n\n[query]\ntimeout_s = 60\n",
+    );
+    let token = local_token(&workspace, &["read", "query"]);
+    let started = Instant::now();
+    let response = sql(
+        &server,
+        &token,
+        "SELECT count(*) FROM generate_series(1, 100000000000)",
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (status, code) = error_code(response);
+    assert_eq!((status, code.as_str()), (503, "timeout"));
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains(r#"authtrail_http_responses_total{route="/v1/query",status="503"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[test]
 fn concurrent_clients_store_every_acknowledged_event_exactly_once() {
     let workspace = Workspace::new();
     let server = Server::start(&workspace, "[staging]\nseal_events = 50000\n");
@@ -742,6 +773,15 @@ fn operations_endpoints() {
         client().get(server.url("/readyz")).send().unwrap().status(),
         200
     );
+    // Answered by the router's fallback, which is counted too.
+    assert_eq!(
+        client()
+            .get(server.url("/nowhere"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
     let token = local_token(&workspace, &["ingest"]);
     // Twice: the second request's counters are found, not created.
     for prefix in ["m", "n"] {
@@ -771,6 +811,10 @@ fn operations_endpoints() {
     );
     assert!(
         metrics.contains(r#"authtrail_http_responses_total{route="/healthz",status="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"authtrail_http_responses_total{route="unmatched",status="404"} 1"#),
         "{metrics}"
     );
     let openapi: Value = client()
