@@ -63,11 +63,16 @@ impl IngestResponse {
     /// for these five fields, paid on every single-event delivery.
     fn to_json(&self) -> Result<Vec<u8>, ApiError> {
         if self.rejected.is_empty() && self.skipped.is_empty() {
-            return Ok(format!(
-                r#"{{"records":{},"stored":{},"duplicates":{},"rejected":[],"skipped":{{}}}}"#,
-                self.records, self.stored, self.duplicates
-            )
-            .into_bytes());
+            let mut numbers = itoa::Buffer::new();
+            let mut json = Vec::with_capacity(128);
+            json.extend_from_slice(br#"{"records":"#);
+            json.extend_from_slice(numbers.format(self.records).as_bytes());
+            json.extend_from_slice(br#","stored":"#);
+            json.extend_from_slice(numbers.format(self.stored).as_bytes());
+            json.extend_from_slice(br#","duplicates":"#);
+            json.extend_from_slice(numbers.format(self.duplicates).as_bytes());
+            json.extend_from_slice(br#","rejected":[],"skipped":{}}"#);
+            return Ok(json);
         }
         serde_json::to_vec(self).map_err(|err| ApiError::internal("writing the answer", err))
     }
@@ -126,7 +131,7 @@ async fn ingest_inner(
     }
     let principal = authenticate(state, source, headers, &body).await?;
     let body = decompress(headers, body, state.config.server.max_decompressed_bytes)?;
-    let origin = format!("http:{}:{}", principal.subject, ulid::Ulid::new());
+    let origin = origin_of(&principal.subject);
     // A small body's events go to the stager as they are (it builds one
     // Arrow batch for all of a commit's single deliveries). A large
     // body is parsed on the parsing pool, straight into Arrow batches.
@@ -231,6 +236,19 @@ async fn ingest_inner(
     };
     let json = [(header::CONTENT_TYPE, "application/json")];
     Ok((status, json, response.to_json()?).into_response())
+}
+
+/// Where a delivery's events came from: `http:<subject>:<ULID>`. Written
+/// piece by piece: `format!` costs a request twice as much.
+fn origin_of(subject: &str) -> String {
+    let mut id = [0u8; ulid::ULID_LEN];
+    let id = ulid::Ulid::new().array_to_str(&mut id);
+    let mut origin = String::with_capacity("http::".len() + subject.len() + id.len());
+    origin.push_str("http:");
+    origin.push_str(subject);
+    origin.push(':');
+    origin.push_str(id);
+    origin
 }
 
 fn sorted_sources(state: &SharedState) -> Vec<&'static str> {
@@ -459,5 +477,22 @@ mod tests {
             skipped: BTreeMap::from([("account_change".to_owned(), 1)]),
         };
         assert_eq!(full.to_json().unwrap(), serde_json::to_vec(&full).unwrap());
+        let extremes = IngestResponse {
+            records: u64::MAX,
+            stored: 0,
+            ..plain
+        };
+        assert_eq!(
+            extremes.to_json().unwrap(),
+            serde_json::to_vec(&extremes).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_origin_names_the_subject_and_a_fresh_ulid() {
+        let first = origin_of("webhook:okta");
+        let id = first.strip_prefix("http:webhook:okta:").unwrap();
+        assert!(ulid::Ulid::from_string(id).is_ok(), "{first}");
+        assert_ne!(origin_of("webhook:okta"), first);
     }
 }
