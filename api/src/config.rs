@@ -118,7 +118,8 @@ pub struct ServerConfig {
     /// refused at once with 503 and `Retry-After`. The health probes and
     /// `/metrics` do not count, and are never refused.
     pub max_concurrent_requests: usize,
-    /// Time limit of one request (ingest, reports), in seconds. Streamed
+    /// Time limit of one request (ingest, reports), in seconds; past it the
+    /// request is answered 503 `timeout` with `Retry-After`. Streamed
     /// results are bounded by `[query].timeout_s` instead.
     pub request_timeout_s: u64,
 }
