@@ -531,11 +531,7 @@ fn query_is_read_only_and_limited() {
     // its first row, or its streamed body is cut off (never a complete
     // answer).
     let started = Instant::now();
-    let runaway = sql(
-        &server,
-        &token,
-        "SELECT count(*) FROM generate_series(1, 100000000000)",
-    );
+    let runaway = sql(&server, &token, RUNAWAY_SQL);
     let status = runaway.status().as_u16();
     let body = runaway.text();
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -581,13 +577,7 @@ fn the_concurrency_limit_is_one_for_the_whole_api() {
     std::thread::scope(|scope| {
         let slow = scope.spawn(|| {
             loop {
-                let status = sql(
-                    &server,
-                    &token,
-                    "SELECT count(*) FROM generate_series(1, 100000000000)",
-                )
-                .status()
-                .as_u16();
+                let status = sql(&server, &token, RUNAWAY_SQL).status().as_u16();
                 // Refused itself while a read held the slot: again.
                 if status != 503 {
                     break status;
@@ -632,21 +622,12 @@ fn a_request_past_the_server_time_limit_is_answered_and_counted() {
     );
     let token = local_token(&workspace, &["read", "query"]);
     let started = Instant::now();
-    let response = sql(
-        &server,
-        &token,
-        "SELECT count(*) FROM generate_series(1, 100000000000)",
-    );
+    let response = sql(&server, &token, RUNAWAY_SQL);
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(response.headers()["retry-after"], "1");
     let (status, code) = error_code(response);
     assert_eq!((status, code.as_str()), (503, "timeout"));
-    let metrics = client()
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = metrics(&server);
     assert!(
         metrics.contains(r#"authtrail_http_responses_total{route="/v1/query",status="503"} 1"#),
         "{metrics}"
@@ -753,6 +734,19 @@ fn acknowledged_events_survive_a_crash() {
     workspace.run(&["verify"]).ok();
 }
 
+/// A query that runs until a time limit cuts it.
+const RUNAWAY_SQL: &str = "SELECT count(*) FROM generate_series(1, 100000000000)";
+
+/// The server's `/metrics` text.
+fn metrics(server: &Server) -> String {
+    client()
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
 fn server_pid(server: &Server) -> String {
     server.pid().to_string()
 }
@@ -792,12 +786,7 @@ fn operations_endpoints() {
             ndjson(&ocsf_lines(prefix, 9)).into_bytes(),
         );
     }
-    let metrics = client()
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = metrics(&server);
     assert!(
         metrics.contains(r#"authtrail_events_ingested_total{source="ocsf",outcome="failure"} 6"#),
         "{metrics}"
