@@ -5,6 +5,7 @@
 # swing by a fifth: this is how changes of a few percent are compared.
 #
 #   scripts/count-instructions.sh [BINARY ...]     # default: target/release/authtrail
+#   AUTH=jwt scripts/count-instructions.sh ...      # bearer tokens instead of HMAC signatures
 #
 # For each binary:
 #   file: `authtrail ingest file` of a fixed demo (2,000 users, 7 days);
@@ -14,7 +15,12 @@
 #         depends on timing, so these move by a percent or so between runs.
 # valgrind runs SHA-256 without the CPU's SHA extensions, so the webhook
 # HMAC (http) and the hash chain (file) count far more than they cost on
-# the CPU; the http figures are also given without SHA-256.
+# the CPU; the http figures are also given without SHA-256. "Handling" is
+# what serving each single POST took, from reading its request to writing
+# its answer (axum's `handle_connection`), without the commit thread and
+# the seal: it does not move with commit grouping, as the server's total
+# does (with HMAC it includes the signature's SHA-256; with AUTH=jwt, no
+# SHA-256 at all).
 set -euo pipefail
 
 command -v valgrind >/dev/null || {
@@ -38,13 +44,20 @@ EOF
 chmod +x "$work/server.sh"
 
 total_of() { awk '/^summary:/ { print $2 }' "$1"; }
+handling_of() {
+    callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
+        awk '!found && /axum::serve::handle_connection::\{\{closure\}\}::\{\{closure\}\} \[/ { gsub(",", "", $1); print $1; found = 1 }'
+}
 sha_of() {
     callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
         awk '!found && /sha2::sha256::compress256 / { gsub(",", "", $1); print $1; found = 1 }'
 }
 
-echo "| binary | file: instructions / event | http batches: / event | without SHA-256 | http singles: / request | without SHA-256 |"
-echo "|---|---:|---:|---:|---:|---:|"
+# Builds from before --auth signed with HMAC, the default.
+auth=()
+[ -z "${AUTH:-}" ] || auth=(--auth "$AUTH")
+echo "| binary | file: instructions / event | http batches: / event | without SHA-256 | http singles: / request | without SHA-256 | handling / request |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for bin in "${bins[@]}"; do
     rm -rf "$work/data" "$work"/server.*.out "$work/bench"
     valgrind --tool=callgrind --callgrind-out-file="$work/file.out" \
@@ -57,12 +70,18 @@ for bin in "${bins[@]}"; do
         no_baseline=(--no-nginx)
     fi
     report=$(SERVER_BIN="$bin" "$bin" bench http --users 1500 --days 7 --single-requests 3000 \
-        --server "$work/server.sh" --dir "$work/bench" "${no_baseline[@]}" 2>/dev/null)
+        "${auth[@]}" --server "$work/server.sh" --dir "$work/bench" "${no_baseline[@]}" 2>/dev/null)
     batch_events=$(echo "$report" | awk -F'|' '/NDJSON/ { gsub(/[^0-9]/, "", $3); print $3 }')
-    outs=($(ls -tr "$work"/server.*.out))
+    # The servers' profiles, in order (with AUTH=jwt the bench also runs
+    # `authtrail token` through the wrapper).
+    outs=()
+    for out in $(ls -tr "$work"/server.*.out); do
+        if grep -q '^cmd:.* serve ' "$out"; then outs+=("$out"); fi
+    done
     batch_total=$(total_of "${outs[0]}")
     batch_sha=$(sha_of "${outs[0]}")
     single_total=$(total_of "${outs[1]}")
     single_sha=$(sha_of "${outs[1]}")
-    echo "| $bin | $file | $((batch_total / batch_events)) | $(((batch_total - ${batch_sha:-0}) / batch_events)) | $((single_total / 3000)) | $(((single_total - ${single_sha:-0}) / 3000)) |"
+    handling=$(handling_of "${outs[1]}")
+    echo "| $bin | $file | $((batch_total / batch_events)) | $(((batch_total - ${batch_sha:-0}) / batch_events)) | $((single_total / 3000)) | $(((single_total - ${single_sha:-0}) / 3000)) | $((${handling:-0} / 3000)) |"
 done
