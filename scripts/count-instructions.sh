@@ -53,7 +53,7 @@ sha_of() {
         awk '!found && /sha2::sha256::compress256 / { gsub(",", "", $1); print $1; found = 1 }'
 }
 
-# Builds from before --auth signed with HMAC, the default.
+# Passed only when asked for: builds older than --auth sign with HMAC.
 auth=()
 [ -z "${AUTH:-}" ] || auth=(--auth "$AUTH")
 echo "| binary | file: instructions / event | http batches: / event | without SHA-256 | http singles: / request | without SHA-256 | handling / request |"
