@@ -12,7 +12,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 
 use authtrail_schemas::layout::{IN_PROGRESS_SUFFIX, meta};
@@ -62,6 +62,15 @@ fn properties(
         .index_of(table.time_column())
         .map_err(IngestError::Arrow)?;
     let mut builder = WriterProperties::builder()
+        // Version 2 data pages compress a page's values where they were
+        // encoded; version 1 copies them behind the page's levels first,
+        // into a buffer that compressing then outgrows and copies again.
+        // Every reader named in DESIGN.md reads them.
+        .set_writer_version(WriterVersion::PARQUET_2_0)
+        // Version 2 would otherwise change what the columns fall back to
+        // (delta encodings, slower to write); the few that gain from one
+        // are set below.
+        .set_encoding(Encoding::PLAIN)
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(options.row_group_rows))
         .set_statistics_enabled(EnabledStatistics::Page)
