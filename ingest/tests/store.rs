@@ -1,6 +1,7 @@
 //! The durable writer against the real file system: idempotency across
 //! commits and restarts, one file per day per commit chained to the last,
-//! crash leftovers, the writer lock, and the verifier.
+//! crash leftovers, the writer lock, the verifier, and how sealed files are
+//! encoded.
 
 #![allow(clippy::unwrap_used)]
 
@@ -140,4 +141,57 @@ fn a_head_naming_a_removed_file_stops_the_writer() {
     let err = log.append(vec![event("c", 1, 2)], vec![]).unwrap_err();
     assert!(matches!(err, IngestError::Damaged { .. }), "{err}");
     assert!(err.to_string().contains("authtrail verify"), "{err}");
+}
+
+/// Sealed files use version 2 data pages (their values are compressed
+/// where they were encoded) without version 2's delta fallbacks: payloads
+/// stay plain, and only the id and the sorted time are delta-encoded.
+#[test]
+fn sealed_files_have_version_2_pages_and_plain_payloads() {
+    use parquet::basic::{Encoding, PageType};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
+    let events = (0..50).map(|i| event(&format!("e{i}"), 1, i)).collect();
+    log.append(events, vec![]).unwrap();
+    let day = partition_dir(
+        dir.path(),
+        Table::Events,
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+    );
+    let files = list_sealed(&day).unwrap();
+    assert_eq!(files.len(), 1);
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(day.join(&files[0])).unwrap()).unwrap();
+    let row_group = reader.get_row_group(0).unwrap();
+    let columns = row_group.metadata().columns();
+    let encodings_of = |name: &str| -> Vec<Encoding> {
+        let chunk = columns
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap();
+        chunk.encodings().collect()
+    };
+    for (column, expected, refused) in [
+        ("raw", Encoding::PLAIN, Encoding::DELTA_BYTE_ARRAY),
+        ("session_id", Encoding::PLAIN, Encoding::DELTA_BYTE_ARRAY),
+        ("event_id", Encoding::DELTA_BYTE_ARRAY, Encoding::PLAIN),
+        ("time", Encoding::DELTA_BINARY_PACKED, Encoding::PLAIN),
+    ] {
+        let encodings = encodings_of(column);
+        assert!(encodings.contains(&expected), "{column}: {encodings:?}");
+        assert!(!encodings.contains(&refused), "{column}: {encodings:?}");
+    }
+    let raw = columns
+        .iter()
+        .position(|c| c.column_path().string() == "raw")
+        .unwrap();
+    let mut pages = row_group.get_column_page_reader(raw).unwrap();
+    let mut data_pages = 0;
+    while let Some(page) = pages.get_next_page().unwrap() {
+        assert_eq!(page.page_type(), PageType::DATA_PAGE_V2);
+        data_pages += 1;
+    }
+    assert!(data_pages > 0);
 }
