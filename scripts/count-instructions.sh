@@ -44,14 +44,13 @@ EOF
 chmod +x "$work/server.sh"
 
 total_of() { awk '/^summary:/ { print $2 }' "$1"; }
-handling_of() {
+# Inclusive instructions of the first function matching awk regex $2.
+inclusive_of() {
     callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
-        awk '!found && /axum::serve::handle_connection::\{\{closure\}\}::\{\{closure\}\} \[/ { gsub(",", "", $1); print $1; found = 1 }'
+        awk -v pattern="$2" '!found && $0 ~ pattern { gsub(",", "", $1); print $1; found = 1 }'
 }
-sha_of() {
-    callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
-        awk '!found && /sha2::sha256::compress256 / { gsub(",", "", $1); print $1; found = 1 }'
-}
+sha_of() { inclusive_of "$1" 'sha2::sha256::compress256 '; }
+handling_of() { inclusive_of "$1" 'axum::serve::handle_connection::[{][{]closure[}][}]::[{][{]closure[}][}] [[]'; }
 
 # Passed only when asked for: builds older than --auth sign with HMAC.
 auth=()

@@ -166,12 +166,11 @@ fn sealed_files_have_version_2_pages_and_plain_payloads() {
         SerializedFileReader::new(std::fs::File::open(day.join(&files[0])).unwrap()).unwrap();
     let row_group = reader.get_row_group(0).unwrap();
     let columns = row_group.metadata().columns();
-    let encodings_of = |name: &str| -> Vec<Encoding> {
-        let chunk = columns
+    let index_of = |name: &str| {
+        columns
             .iter()
-            .find(|c| c.column_path().string() == name)
-            .unwrap();
-        chunk.encodings().collect()
+            .position(|c| c.column_path().string() == name)
+            .unwrap()
     };
     for (column, expected, refused) in [
         ("raw", Encoding::PLAIN, Encoding::DELTA_BYTE_ARRAY),
@@ -179,15 +178,11 @@ fn sealed_files_have_version_2_pages_and_plain_payloads() {
         ("event_id", Encoding::DELTA_BYTE_ARRAY, Encoding::PLAIN),
         ("time", Encoding::DELTA_BINARY_PACKED, Encoding::PLAIN),
     ] {
-        let encodings = encodings_of(column);
+        let encodings: Vec<Encoding> = columns[index_of(column)].encodings().collect();
         assert!(encodings.contains(&expected), "{column}: {encodings:?}");
         assert!(!encodings.contains(&refused), "{column}: {encodings:?}");
     }
-    let raw = columns
-        .iter()
-        .position(|c| c.column_path().string() == "raw")
-        .unwrap();
-    let mut pages = row_group.get_column_page_reader(raw).unwrap();
+    let mut pages = row_group.get_column_page_reader(index_of("raw")).unwrap();
     let mut data_pages = 0;
     while let Some(page) = pages.get_next_page().unwrap() {
         assert_eq!(page.page_type(), PageType::DATA_PAGE_V2);
