@@ -308,7 +308,7 @@ impl EventLog {
             let mut keep: Vec<(usize, usize)> = Vec::with_capacity(end - start);
             let mut keys = Vec::with_capacity(end - start);
             let mut range = (i64::MAX, i64::MIN);
-            let mut seen = KeySet::default();
+            let mut seen = KeySet::with_capacity_and_hasher(end - start, Default::default());
             for &(time, b, r) in &order[start..end] {
                 let key = hash_key(seed, &[sources[b].value(r), ids[b].value(r)]);
                 if partition.keys.contains(&key) || !seen.insert(key) {
