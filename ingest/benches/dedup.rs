@@ -14,23 +14,24 @@
 // A benchmark reports on stdout, and stops at the first surprise.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use std::io::Read;
+mod common;
+
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use chrono::NaiveDate;
 
-use authtrail_ingest::adapters::{self, AdapterOptions};
-use authtrail_ingest::demo::{DemoConfig, DemoReader};
 use authtrail_ingest::store::{EventLog, LogOptions};
-use authtrail_schemas::arrow_schema::EventBatchBuilder;
+use common::{BATCH, demo, parse_batch};
 
-/// Events per batch, as in the benchmark's deliveries.
-const BATCH: usize = 1000;
 const PASSES: usize = 9;
 
 fn main() {
-    let batches = demo_batches();
+    let (text, adapter) = demo();
+    let lines: Vec<&str> = text.lines().collect();
+    let batches: Vec<RecordBatch> = lines
+        .chunks(BATCH)
+        .map(|chunk| parse_batch(adapter.as_ref(), chunk))
+        .collect();
     let events: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let mut best_stage = Duration::MAX;
     let mut best_prepare = Duration::MAX;
@@ -54,26 +55,4 @@ fn main() {
         per_event(best_stage),
         per_event(best_prepare)
     );
-}
-
-/// The demo's events as the server's parsing pool builds them.
-fn demo_batches() -> Vec<RecordBatch> {
-    let start = NaiveDate::from_ymd_opt(2026, 11, 2);
-    let mut text = String::new();
-    DemoReader::new(DemoConfig::new(1500, 7, 42, start))
-        .read_to_string(&mut text)
-        .unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let adapter = adapters::build("ocsf", &AdapterOptions::default()).unwrap();
-    lines
-        .chunks(BATCH)
-        .map(|chunk| {
-            let bytes = chunk.iter().map(|line| line.len()).sum();
-            let mut builder = EventBatchBuilder::with_capacity(chunk.len(), bytes);
-            for line in chunk {
-                adapter.parse(line, &mut builder).unwrap();
-            }
-            builder.finish(0).unwrap()
-        })
-        .collect()
 }

@@ -11,37 +11,22 @@
 // A benchmark reports on stdout, and stops at the first surprise.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-use std::io::Read;
+mod common;
+
 use std::time::Instant;
 
-use chrono::NaiveDate;
+use common::{BATCH, demo, parse_batch};
 
-use authtrail_ingest::adapters::{self, AdapterOptions};
-use authtrail_ingest::demo::{DemoConfig, DemoReader};
-use authtrail_schemas::arrow_schema::EventBatchBuilder;
-
-/// Records per batch, as in the benchmark's deliveries.
-const BATCH: usize = 1000;
 const PASSES: usize = 7;
 
 fn main() {
-    let start = NaiveDate::from_ymd_opt(2026, 11, 2);
-    let mut text = String::new();
-    DemoReader::new(DemoConfig::new(1500, 7, 42, start))
-        .read_to_string(&mut text)
-        .unwrap();
+    let (text, adapter) = demo();
     let lines: Vec<&str> = text.lines().collect();
-    let adapter = adapters::build("ocsf", &AdapterOptions::default()).unwrap();
     let mut best = f64::MAX;
     for _ in 0..PASSES {
         let started = Instant::now();
         for chunk in lines.chunks(BATCH) {
-            let bytes = chunk.iter().map(|line| line.len()).sum();
-            let mut builder = EventBatchBuilder::with_capacity(chunk.len(), bytes);
-            for line in chunk {
-                adapter.parse(line, &mut builder).unwrap();
-            }
-            std::hint::black_box(builder.finish(0).unwrap());
+            std::hint::black_box(parse_batch(adapter.as_ref(), chunk));
         }
         best = best.min(started.elapsed().as_secs_f64());
     }
