@@ -21,6 +21,12 @@ fn event(id: &str, day: u32, second: u32) -> AuthEvent {
     e
 }
 
+/// The `events` partition of March `day`, 2026, where [`event`]'s rows go.
+fn events_dir(root: &std::path::Path, day: u32) -> std::path::PathBuf {
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
+    partition_dir(root, Table::Events, date)
+}
+
 #[test]
 fn duplicates_are_dropped_within_a_batch_across_commits_and_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
@@ -56,11 +62,7 @@ fn duplicates_are_dropped_within_a_batch_across_commits_and_across_restarts() {
     other.source = "auth0".into();
     assert_eq!(reopened.append(vec![other], vec![]).unwrap().stored, 1);
 
-    let day1 = partition_dir(
-        dir.path(),
-        Table::Events,
-        chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
-    );
+    let day1 = events_dir(dir.path(), 1);
     let files = list_sealed(&day1).unwrap();
     assert_eq!(files.len(), 3);
     let head = read_head(&day1).unwrap().unwrap();
@@ -85,8 +87,7 @@ fn a_second_writer_is_refused() {
 #[test]
 fn crash_leftovers_are_cleaned_and_a_lagging_head_is_repaired() {
     let dir = tempfile::tempdir().unwrap();
-    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-    let partition = partition_dir(dir.path(), Table::Events, day);
+    let partition = events_dir(dir.path(), 1);
     {
         let mut log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
         log.append(vec![event("a", 1, 0)], vec![]).unwrap();
@@ -128,8 +129,7 @@ fn crash_leftovers_are_cleaned_and_a_lagging_head_is_repaired() {
 #[test]
 fn a_head_naming_a_removed_file_stops_the_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-    let partition = partition_dir(dir.path(), Table::Events, day);
+    let partition = events_dir(dir.path(), 1);
     {
         let mut log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
         log.append(vec![event("a", 1, 0)], vec![]).unwrap();
@@ -155,11 +155,7 @@ fn sealed_files_have_version_2_pages_and_plain_payloads() {
     let mut log = EventLog::open(dir.path(), LogOptions::default()).unwrap();
     let events = (0..50).map(|i| event(&format!("e{i}"), 1, i)).collect();
     log.append(events, vec![]).unwrap();
-    let day = partition_dir(
-        dir.path(),
-        Table::Events,
-        chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
-    );
+    let day = events_dir(dir.path(), 1);
     let files = list_sealed(&day).unwrap();
     assert_eq!(files.len(), 1);
     let reader =
