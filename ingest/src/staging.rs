@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{filter_record_batch, max, min};
 use arrow::datatypes::TimestampMicrosecondType;
-use arrow::ipc::reader::StreamReader;
+use arrow::ipc::reader::{StreamDecoder, StreamReader};
 use arrow::ipc::writer::StreamWriter;
 use chrono::Utc;
 
@@ -815,45 +815,74 @@ fn seal_segment(
 /// directly rather than being copied through.
 const STAGING_WRITE_BUFFER: usize = 256 << 10;
 
-/// Gathers the small reads of message headers. A message body at least
-/// this large is read straight into the buffer that the batch keeps.
-const STAGING_READ_BUFFER: usize = 64 << 10;
-
 /// Reads a full segment back, and checks that it holds every row that was
 /// committed to it.
 ///
-/// Message by message, not in one read: no buffer the size of the whole
-/// segment is held beside its decoded batches, and buffers the size of one
-/// commit are reused from one message, and one seal, to the next.
+/// The segment's committed bytes are mapped, not read: its batches are
+/// decoded in place (the IPC writer aligns every buffer), so sealing
+/// neither copies the segment out of the page cache, where the commits
+/// just put it, nor asks the allocator for zeroed memory the size of each
+/// commit. The mapping lives as long as the batches that point into it.
 fn read_full_segment(segment: &FullSegment) -> Result<Vec<RecordBatch>, IngestError> {
-    use std::io::Read;
     if segment.rows == 0 {
         // Opened (for a position journal, say) but never written to: not
         // even its schema may be on disk.
         return Ok(Vec::new());
     }
     let path = &segment.path;
-    let damaged = |err: arrow::error::ArrowError| IngestError::Damaged {
+    let damaged = |message: String| IngestError::Damaged {
         path: path.clone(),
-        message: format!("its committed rows cannot be read back: {err}"),
+        message,
     };
     let file = File::open(path).map_err(IngestError::io("opening", path))?;
-    let committed = BufReader::with_capacity(STAGING_READ_BUFFER, file.take(segment.bytes));
-    let batches = StreamReader::try_new(committed, None)
-        .map_err(damaged)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(damaged)?;
+    let on_disk = file
+        .metadata()
+        .map_err(IngestError::io("reading the size of", path))?
+        .len();
+    // Touching a mapped page past the file's end would kill the process
+    // (SIGBUS): a file cut short is refused before it is mapped.
+    if on_disk < segment.bytes {
+        return Err(damaged(format!(
+            "it is {on_disk} bytes long where {} were committed",
+            segment.bytes
+        )));
+    }
+    let len = usize::try_from(segment.bytes)
+        .map_err(|_| damaged(format!("{} bytes cannot be mapped", segment.bytes)))?;
+    let mapped = map_read_only(&file, len).map_err(IngestError::io("mapping", path))?;
+    let mut committed = arrow::buffer::Buffer::from(bytes::Bytes::from_owner(mapped));
+    let cannot_read = |err: arrow::error::ArrowError| {
+        damaged(format!("its committed rows cannot be read back: {err}"))
+    };
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    while !committed.is_empty() {
+        match decoder.decode(&mut committed).map_err(cannot_read)? {
+            Some(batch) => batches.push(batch),
+            None => break,
+        }
+    }
+    decoder.finish().map_err(cannot_read)?;
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if rows != segment.rows {
-        return Err(IngestError::Damaged {
-            path: path.clone(),
-            message: format!(
-                "the segment holds {rows} rows where {} were committed",
-                segment.rows
-            ),
-        });
+        return Err(damaged(format!(
+            "the segment holds {rows} rows where {} were committed",
+            segment.rows
+        )));
     }
     Ok(batches)
+}
+
+/// Maps the first `len` bytes of a full segment, which the caller has
+/// checked the file holds.
+#[allow(unsafe_code)]
+fn map_read_only(file: &File, len: usize) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: a mapping is undefined behaviour if the file changes under
+    // it, and nothing writes to or shortens a full segment: the commit
+    // thread has moved on to the next one, the seal thread only reads it
+    // and then removes it (which leaves a live mapping intact), and the
+    // log's lock file keeps a second process out of the data directory.
+    unsafe { memmap2::MmapOptions::new().len(len).populate().map(file) }
 }
 
 fn open_publish_lock(dir: &Path) -> Result<File, IngestError> {
@@ -1059,5 +1088,30 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("cannot be read back"), "{err}");
+    }
+
+    #[test]
+    fn a_full_segment_cut_short_on_disk_is_refused_before_it_is_mapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, bytes) = segment_file(dir.path(), 3);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(bytes - 100)
+            .unwrap();
+        let err = read_full_segment(&FullSegment {
+            path,
+            rows: 6,
+            bytes,
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains(&format!(
+                "{} bytes long where {bytes} were committed",
+                bytes - 100
+            )),
+            "{err}"
+        );
     }
 }
