@@ -30,7 +30,7 @@ use authtrail_schemas::{AppendLog, AuthEvent, CommitSummary, DeadLetter, SourceP
 
 pub use chain::{Head, list_partitions, list_sealed, partition_dir, read_head, table_dir};
 pub use parquet_io::{FileOptions, footer_value, read_footer};
-pub use staged::{PreparedSeal, WrittenSeal};
+pub use staged::{PreparedSeal, PublishedDay, WrittenDay, WrittenSeal};
 
 use crate::IngestError;
 

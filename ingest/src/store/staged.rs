@@ -47,18 +47,55 @@ pub struct PreparedSeal {
     pub already_sealed: u64,
 }
 
-/// One written, not yet published file.
-struct WrittenDay {
+/// One day's file, written and fsync'd under its in-progress name.
+pub struct WrittenDay {
     day: NaiveDate,
+    dir: PathBuf,
     keys: Vec<u128>,
     prev: Option<Head>,
     file: WrittenFile,
+}
+
+/// A day's file in place and its head advanced, on disk; what is left is
+/// for the log to record ([`EventLog::record_published`]).
+pub struct PublishedDay {
+    day: NaiveDate,
+    keys: Vec<u128>,
+    head: Head,
 }
 
 /// Files written and fsync'd under in-progress names: what
 /// [`EventLog::publish_staged`] makes visible.
 pub struct WrittenSeal {
     days: Vec<WrittenDay>,
+}
+
+impl WrittenSeal {
+    /// The seal's files, one a day, to publish one at a time.
+    pub fn into_days(self) -> Vec<WrittenDay> {
+        self.days
+    }
+}
+
+impl WrittenDay {
+    /// Renames the file into place and advances the day's head, each
+    /// fsync'd with its directory (three fsyncs). It needs nothing of the
+    /// log, so a seal does it without holding the log, which every commit
+    /// needs.
+    pub fn publish(self) -> Result<PublishedDay, IngestError> {
+        parquet_io::publish(&self.dir, &self.file)?;
+        let head = Head {
+            file: self.file.sealed.name.clone(),
+            sha256: self.file.sealed.sha256.clone(),
+            files: self.prev.as_ref().map_or(0, |h| h.files) + 1,
+        };
+        chain::write_head(&self.dir, &head)?;
+        Ok(PublishedDay {
+            day: self.day,
+            keys: self.keys,
+            head,
+        })
+    }
 }
 
 impl PreparedSeal {
@@ -110,6 +147,7 @@ impl PreparedSeal {
                 )?;
                 Ok(WrittenDay {
                     day: file.day,
+                    dir,
                     keys: file.keys,
                     prev: file.prev,
                     file: written,
@@ -342,23 +380,24 @@ impl EventLog {
     /// the staged rows to the sealed ones in one step.
     pub fn publish_staged(&mut self, written: WrittenSeal) -> Result<u64, IngestError> {
         let mut rows = 0u64;
-        for day in written.days {
-            let dir = chain::partition_dir(&self.root, Table::Events, day.day);
-            parquet_io::publish(&dir, &day.file)?;
-            let head = Head {
-                file: day.file.sealed.name.clone(),
-                sha256: day.file.sealed.sha256.clone(),
-                files: day.prev.as_ref().map_or(0, |h| h.files) + 1,
-            };
-            chain::write_head(&dir, &head)?;
-            let partition = self.partition_mut(day.day)?;
-            for key in &day.keys {
-                partition.staged.remove(key);
-            }
-            rows += day.keys.len() as u64;
-            partition.keys.extend(day.keys);
-            partition.head = Some(head);
+        for day in written.into_days() {
+            rows += self.record_published(day.publish()?)?;
         }
+        Ok(rows)
+    }
+
+    /// Records a day published on disk: its keys move from staged to
+    /// sealed (a key is in one or the other throughout, so a commit
+    /// meanwhile finds it either way) and its head advances. Returns the
+    /// rows it sealed.
+    pub fn record_published(&mut self, published: PublishedDay) -> Result<u64, IngestError> {
+        let partition = self.partition_mut(published.day)?;
+        for key in &published.keys {
+            partition.staged.remove(key);
+        }
+        let rows = published.keys.len() as u64;
+        partition.keys.extend(published.keys);
+        partition.head = Some(published.head);
         Ok(rows)
     }
 
