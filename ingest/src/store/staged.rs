@@ -85,9 +85,9 @@ impl WrittenDay {
     pub fn publish(self) -> Result<PublishedDay, IngestError> {
         parquet_io::publish(&self.dir, &self.file)?;
         let head = Head {
-            file: self.file.sealed.name.clone(),
-            sha256: self.file.sealed.sha256.clone(),
-            files: self.prev.as_ref().map_or(0, |h| h.files) + 1,
+            file: self.file.sealed.name,
+            sha256: self.file.sealed.sha256,
+            files: self.prev.map_or(0, |h| h.files) + 1,
         };
         chain::write_head(&self.dir, &head)?;
         Ok(PublishedDay {
