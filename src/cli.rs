@@ -49,8 +49,14 @@ pub enum Command {
     /// Users in five offices log in on work days, mistype passwords, answer
     /// MFA and use SaaS apps; brute force, password spraying, credential
     /// stuffing, MFA push fatigue, impossible travel and logins from
-    /// non-allowlisted domains are woven in. The same seed and start date
-    /// always give the same events.
+    /// non-allowlisted domains are woven in. An internet-facing SSH bastion
+    /// adds its sshd log, with SSH brute force and password spraying. The
+    /// same seed and start date always give the same events.
+    ///
+    /// --truth writes what was injected: per attack its events, its failed
+    /// login attempts and a SQL condition that selects its events, e.g.
+    /// authtrail query "SELECT count(*) FROM events WHERE action = 'login'
+    /// AND outcome = 'failure' AND (<selector>)".
     Demo(DemoArgs),
     /// Serve the HTTP API: webhook ingest, reports, user timelines and
     /// read-only SQL, on the event log under --data; with Kafka brokers
@@ -297,6 +303,11 @@ pub struct DemoArgs {
     /// (`ingest file --source ocsf` reads it).
     #[arg(long)]
     pub ndjson: Option<PathBuf>,
+    /// With --ndjson: also write the bastion's sshd log (syslog text) to this
+    /// file (`ingest file --source sshd` reads it). Without it, --ndjson
+    /// leaves the bastion out, and so does the ground truth.
+    #[arg(long, requires = "ndjson")]
+    pub sshd_log: Option<PathBuf>,
     /// Write the injected attacks (ground truth) as JSON to this file.
     #[arg(long)]
     pub truth: Option<PathBuf>,

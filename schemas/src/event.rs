@@ -43,6 +43,12 @@ macro_rules! vocabulary {
 
 vocabulary! {
     /// What the principal tried to do.
+    ///
+    /// One attempt is one `login` (or one MFA action): where a source writes
+    /// several records for one attempt, exactly one of them carries the
+    /// attempt's action and the others say what they are
+    /// (`credential_validation`, `probe`, `attempt_summary`), so that
+    /// counting `login` failures counts attempts.
     Action {
         /// A login attempt (first factor, SSO, SSH, Windows logon…).
         Login => "login",
@@ -52,8 +58,26 @@ vocabulary! {
         MfaChallenge => "mfa_challenge",
         /// An MFA factor was checked (accepted or rejected).
         MfaVerify => "mfa_verify",
-        /// A session was started or refreshed without a fresh login.
+        /// A session was started or refreshed without a fresh login (an
+        /// SSO into an app from an existing IdP session, a Kerberos
+        /// service ticket).
         SessionStart => "session_start",
+        /// A back end checked the credentials of an attempt that another
+        /// record already counts as the `login`: a domain controller's
+        /// NTLM or Kerberos check (Windows 4776, 4771) beside the
+        /// workstation's 4625, an Okta AD or LDAP agent's delegated check,
+        /// PAM's `authentication failure` beside sshd's `Failed password`.
+        /// Count it where only the back end's records are collected.
+        CredentialValidation => "credential_validation",
+        /// A connection named an account but no credential was checked
+        /// (sshd's `Invalid user U from IP`, `User U … not allowed`): a
+        /// probe for accounts, worth a rule, but not a login attempt.
+        Probe => "probe",
+        /// A record summing up attempts that were already recorded one by
+        /// one (sshd's `PAM 2 more authentication failures`, `maximum
+        /// authentication attempts exceeded`, `Too many authentication
+        /// failures`): never counted as attempts again.
+        AttemptSummary => "attempt_summary",
         /// The account was locked.
         Lockout => "lockout",
         /// The account was unlocked.

@@ -1,6 +1,7 @@
 //! `authtrail demo`: generates a realistic month of logins with injected
-//! attacks, and stores it (or writes it as OCSF NDJSON), plus the ground
-//! truth of what was injected.
+//! attacks (the IdP's log and an SSH bastion's), and stores it (or writes
+//! it as OCSF NDJSON and syslog text), plus the ground truth of what was
+//! injected.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -9,9 +10,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use authtrail_ingest::adapters::{self, AdapterOptions};
+use authtrail_ingest::demo::sshd::SshdDemo;
 use authtrail_ingest::demo::{DemoConfig, DemoReader};
 use authtrail_ingest::pipeline::{FileIngest, IngestOptions, Progress};
 use authtrail_ingest::store::{EventLog, LogOptions};
+use authtrail_schemas::CommitSummary;
 
 use super::{progress_bar, thousands};
 use crate::cli::DemoArgs;
@@ -25,7 +28,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let last = first + chrono::Duration::days(i64::from(args.days) - 1);
     let bar = progress_bar(None, "{spinner} generating [{elapsed_precise}] {msg}");
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let mut reader = BufReader::with_capacity(1 << 20, DemoReader::new(config));
+    let demo = DemoReader::new(config.clone());
+    let bastion = SshdDemo::generate(&config, &demo.logins());
+    let mut reader = BufReader::with_capacity(1 << 20, demo);
     let mut out = std::io::stdout().lock();
     if let Some(path) = &args.ndjson {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -54,25 +59,40 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             args.users,
             path.display()
         )?;
+        if let Some(path) = &args.sshd_log {
+            std::fs::write(path, bastion.text())
+                .with_context(|| format!("writing {}", path.display()))?;
+            writeln!(
+                out,
+                "wrote the SSH bastion's log ({} events) to {}",
+                thousands(bastion.events()),
+                path.display()
+            )?;
+        }
     } else {
-        let adapter = adapters::build("ocsf", &AdapterOptions::default())?;
         let mut log = EventLog::open(&args.data.data, LogOptions::default())?;
         let stored = std::sync::atomic::AtomicU64::new(0);
-        let mut ingest = FileIngest::new(
-            adapter.as_ref(),
-            &mut log,
-            IngestOptions::default(),
-            &stored,
-        );
+        let mut committed = CommitSummary::default();
+        let ocsf = adapters::build("ocsf", &AdapterOptions::default())?;
+        let mut ingest =
+            FileIngest::new(ocsf.as_ref(), &mut log, IngestOptions::default(), &stored);
         ingest.ingest(&mut reader, "demo", &mut |progress: Progress| {
             bar.set_message(format!("{} events stored", thousands(progress.stored)));
         })?;
-        let report = ingest.finish()?;
+        committed.absorb(&ingest.finish()?.committed);
+        let sshd = adapters::build("sshd", &AdapterOptions::default())?;
+        let mut ingest =
+            FileIngest::new(sshd.as_ref(), &mut log, IngestOptions::default(), &stored);
+        let mut bastion_log = bastion.text();
+        ingest.ingest(&mut bastion_log, "demo-sshd", &mut |progress: Progress| {
+            bar.set_message(format!("{} events stored", thousands(progress.stored)));
+        })?;
+        committed.absorb(&ingest.finish()?.committed);
         bar.finish_and_clear();
-        let c = &report.committed;
+        let c = &committed;
         writeln!(
             out,
-            "stored {} events ({} users, {first} to {last}) in {}{}",
+            "stored {} events ({} users, {first} to {last}, and the SSH bastion) in {}{}",
             thousands(c.stored),
             args.users,
             args.data.data.display(),
@@ -89,9 +109,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let attacks = reader.get_ref().attacks();
+    // The bastion is part of the demo unless only the OCSF file was asked for.
+    let with_bastion = args.ndjson.is_none() || args.sshd_log.is_some();
+    let mut attacks = reader.get_ref().attacks().to_vec();
+    let mut events = reader.get_ref().events();
+    if with_bastion {
+        attacks.extend_from_slice(bastion.attacks());
+        events += bastion.events();
+    }
+    attacks.sort_by_key(|a| a.start);
     writeln!(out, "injected {} attacks:", attacks.len())?;
-    for attack in attacks {
+    for attack in &attacks {
         writeln!(
             out,
             "  {} {:<20} {}",
@@ -106,7 +134,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "users": args.users,
             "start": first,
             "days": args.days,
-            "events": reader.get_ref().events(),
+            "events": events,
             "attacks": attacks,
         });
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;

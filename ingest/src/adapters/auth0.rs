@@ -1,6 +1,19 @@
 //! Auth0 tenant logs, by event type code, bare (as the Management API's
 //! `/api/v2/logs` returns them) or in the log-stream envelope
 //! (`{"log_id": …, "data": {…}}`).
+//!
+//! # Which records are attempts
+//!
+//! Auth0 writes one record per login attempt: `s` (success), `f`, `fp`
+//! (wrong password), `fu` (unknown user), `fc`/`fco` (connection or origin
+//! error) and `pwd_leak` (refused for a breached password) are the `login`
+//! events. The blocks its attack protection raises are not attempts but
+//! their consequence: `limit_wc` (an address blocked for one account),
+//! `limit_sul` (a user blocked) and `limit_mu` (an address blocked across
+//! accounts, with no user) are `lockout` events; the attempts that caused
+//! them are counted once, as the `f*` records before them. Guardian MFA
+//! records are one `mfa_verify` per factor check, `gd_send_*` the
+//! challenges.
 
 use serde_json::Value;
 
@@ -26,7 +39,7 @@ fn classify(code: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Metho
         "fc" | "fco" => (Login, Failure, Some(Reason::ConfigError), None),
         "limit_wc" => (Lockout, Success, Some(Reason::AccountLocked), None),
         "limit_sul" => (Lockout, Success, Some(Reason::AccountLocked), None),
-        "limit_mu" => (Login, Failure, Some(Reason::Other), None),
+        "limit_mu" => (Lockout, Success, Some(Reason::Other), None),
         "ublkdu" => (Unlock, Success, None, None),
         "pwd_leak" => (
             Login,

@@ -1,6 +1,19 @@
 //! Elastic Common Schema documents with `event.category: authentication`
 //! (Filebeat, Elastic Agent, Logstash pipelines), nested or with flattened
 //! dotted keys.
+//!
+//! # Which records are attempts
+//!
+//! ECS producers write one document per source record, so the source's
+//! own rules apply, and the documents that are not attempts are recognised
+//! by the fields those producers set: Filebeat's sshd documents for
+//! `Invalid user` lines (`system.auth.ssh.event: Invalid`) are `probe`s;
+//! Winlogbeat's domain-controller checks (`credential-validated`, 4776;
+//! `kerberos-preauth-failed`, 4771; `kerberos-authentication-ticket-requested`,
+//! 4768) are `credential_validation`s of the workstation's `logon-failed` or
+//! `logged-in` attempt, and Kerberos service tickets (4769, 4770) are
+//! `session_start`s. Every other authentication document is one `login` (or
+//! the MFA, lock, password or logout action its `event.action` names).
 
 use serde_json::Value;
 
@@ -40,7 +53,18 @@ pub(super) fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
         )));
     }
     let has = |w: &str| event_action.contains(w);
-    let action = if has("unlock") {
+    let code = text(value, "event.code").unwrap_or_default();
+    let action = if text(value, "system.auth.ssh.event").as_deref() == Some("Invalid") {
+        Action::Probe
+    } else if matches!(code.as_str(), "4776" | "4771" | "4768")
+        || has("credential-validated")
+        || has("kerberos-preauth")
+        || has("kerberos-authentication-ticket")
+    {
+        Action::CredentialValidation
+    } else if matches!(code.as_str(), "4769" | "4770") || has("kerberos-service-ticket") {
+        Action::SessionStart
+    } else if has("unlock") {
         Action::Unlock
     } else if has("lock") {
         Action::Lockout

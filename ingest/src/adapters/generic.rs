@@ -2,6 +2,11 @@
 //! column, how the source spells outcomes, actions and methods, and
 //! constants for what the source never says.
 //!
+//! One record is one event, a `login` unless the mapping says otherwise:
+//! where the source writes several records for one attempt, map the
+//! others' action to `credential_validation`, `probe` or `attempt_summary`
+//! through `[values.action]`, so that failed logins count attempts.
+//!
 //! ```toml
 //! [fields]
 //! event_id = "id"                 # optional: else a hash of the record

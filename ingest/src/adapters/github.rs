@@ -1,6 +1,16 @@
 //! GitHub audit log (organisation and enterprise, from the REST API or
 //! audit-log streaming): `user.login`, `user.failed_login`, the two-factor
 //! events, password changes and SAML SSO responses.
+//!
+//! # Which records are attempts
+//!
+//! `user.login` and `user.failed_login` are one `login` per sign-in;
+//! `org.sso_response` and `business.sso_response` are the SAML sign-in to an
+//! organisation or enterprise, a second attempt against another identity
+//! provider. `user.sign_in_from_unrecognized_device` (and `…_and_location`)
+//! is written beside the `user.login` of the same sign-in, to flag the
+//! device: it is kept as `other`, not counted again. Two-factor records are
+//! one `mfa_verify` per check, `user.two_factor_requested` the challenge.
 
 use serde_json::Value;
 
@@ -21,7 +31,7 @@ fn classify(kind: &str) -> Option<(Action, Outcome, Option<Reason>, Option<Metho
             Some(Method::Password),
         ),
         "user.sign_in_from_unrecognized_device"
-        | "user.sign_in_from_unrecognized_device_and_location" => (Login, Success, None, None),
+        | "user.sign_in_from_unrecognized_device_and_location" => (Other, Success, None, None),
         "user.logout" => (Logout, Success, None, None),
         "user.two_factor_requested" => (MfaChallenge, Success, None, None),
         "user.two_factor_challenge_success" => (MfaVerify, Success, None, None),

@@ -1,6 +1,14 @@
 //! Harness audit trail events (NG audit API and audit streaming): `LOGIN`,
 //! `LOGIN2FA` and `UNSUCCESSFUL_LOGIN`, with `auditEventData.loginType`
 //! (USERNAME_PASSWORD, LDAP, SAML, OAUTH, TWOFA…) and `failureReason`.
+//!
+//! # Which records are attempts
+//!
+//! Harness writes one audit record per sign-in: `LOGIN` for a success
+//! without two-factor, `LOGIN2FA` instead of it for one with two-factor (an
+//! `mfa_verify` success that is also the sign-in), and `UNSUCCESSFUL_LOGIN`
+//! for each failure (a `login` failure, or an `mfa_verify` failure when the
+//! two-factor code was wrong). No record of Harness repeats another.
 
 use serde_json::Value;
 

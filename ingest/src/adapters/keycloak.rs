@@ -2,6 +2,20 @@
 //! JSON event listeners emit them): LOGIN, LOGIN_ERROR, LOGOUT, the
 //! identity-provider and client logins, brute-force lockouts and credential
 //! updates, with Keycloak's error codes normalised.
+//!
+//! # Which records are attempts
+//!
+//! Keycloak writes one `LOGIN_ERROR` per failed step of a login flow and one
+//! `LOGIN` when the flow completes, so each is one attempt; a failed OTP
+//! step is the `mfa_verify` of that attempt. A login brokered through
+//! another identity provider ends in a `LOGIN` (with `identity_provider` in
+//! its details); the broker's own successful `IDENTITY_PROVIDER_LOGIN` beside
+//! it is a `credential_validation`, while a broker failure
+//! (`IDENTITY_PROVIDER_LOGIN_ERROR`) is followed by nothing else and is the
+//! attempt. Token exchanges
+//! and refreshes are `session_start`; the brute-force detector's
+//! `USER_DISABLED_BY_*_LOCKOUT` is the `lockout`, and the attempts after it
+//! are `LOGIN_ERROR`s with `user_temporarily_disabled`.
 
 use serde_json::Value;
 
@@ -14,7 +28,8 @@ fn classify(kind: &str) -> Option<(Action, Outcome)> {
     use Action::*;
     use Outcome::*;
     Some(match kind {
-        "LOGIN" | "IDENTITY_PROVIDER_LOGIN" | "CLIENT_LOGIN" => (Login, Success),
+        "LOGIN" | "CLIENT_LOGIN" => (Login, Success),
+        "IDENTITY_PROVIDER_LOGIN" => (CredentialValidation, Success),
         "LOGIN_ERROR" | "IDENTITY_PROVIDER_LOGIN_ERROR" | "CLIENT_LOGIN_ERROR" => (Login, Failure),
         "LOGOUT" => (Logout, Success),
         "LOGOUT_ERROR" => (Logout, Failure),

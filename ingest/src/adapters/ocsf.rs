@@ -11,6 +11,18 @@
 //! quarter more time per demo record, parsing and building its Arrow row
 //! together (BENCHMARKS.md). The events go to the sink as borrowed views: into
 //! Arrow columns, each field is copied once.
+//!
+//! # Which records are attempts
+//!
+//! An OCSF producer writes one Authentication record per record of its
+//! source, so the source's rules decide. A Logon (activity 1) is a `login`,
+//! unless its `metadata.event_code` is a code of a source that authtrail
+//! knows better: Okta's codes are read as the Okta adapter reads them (an
+//! app's `user.authentication.sso` is a `session_start`, an AD agent's
+//! check a `credential_validation`). Kerberos activities on a KDC are not
+//! logon attempts: a TGT (3) or pre-authentication (6) is the
+//! `credential_validation` of a logon that the workstation's record counts,
+//! a service ticket (4, 5) a `session_start`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -380,8 +392,14 @@ impl Adapter for Ocsf {
 memo!(LOGIN_ACTIONS: Action);
 
 /// What an Authentication event's code says it is: a login, or a step of
-/// MFA (Okta's codes, which OCSF exporters keep, name the factor).
+/// MFA. Okta's codes, which OCSF exporters keep, are read as the Okta
+/// adapter reads them, so that an Okta log counts the same attempts either
+/// way (an app's SSO is a `session_start`, an AD agent's check a
+/// `credential_validation`).
 fn login_action(code: &str) -> Action {
+    if let Some(action) = super::okta::action_of(code) {
+        return action;
+    }
     let code = code.to_ascii_lowercase();
     if code.contains("mfa") || code.contains("factor") || code.contains("push") {
         if code.contains("send") || code.contains("challenge") {
@@ -404,6 +422,11 @@ fn event<'r>(r: &'r Record<'_>, raw: &'r str) -> Result<EventRef<'r>, ParseError
     let code = r.event_code.as_deref().unwrap_or_default();
     let action = match (class, activity) {
         (3002, 2) => Action::Logout,
+        // Kerberos on the KDC: a TGT (3) or pre-authentication (6) checks the
+        // credentials of a logon another record counts; a service ticket (4,
+        // 5) is a session of an earlier logon.
+        (3002, 3 | 6) => Action::CredentialValidation,
+        (3002, 4 | 5) => Action::SessionStart,
         (3002, _) => memoized(&LOGIN_ACTIONS, code, login_action),
         (3001, 9) => Action::Lockout,
         (3001, 12) => Action::Unlock,

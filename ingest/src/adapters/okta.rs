@@ -1,6 +1,21 @@
 //! Okta System Log: bare `LogEvent` objects (as the `/api/v1/logs` API and
 //! log streaming return them) and the event-hook envelope
 //! (`{"eventType": "com.okta.event_hook", "data": {"events": [...]}}`).
+//!
+//! # Which records are attempts
+//!
+//! One sign-in to Okta writes `user.session.start` (success or failure, with
+//! `LOCKED_OUT` once the account is locked): that is the `login`. Beside it,
+//! a delegated or federated check (`user.authentication.auth_via_AD_agent`,
+//! `…_LDAP_agent`, `…_IDP`, `…_social`, `…_inbound_SAML`,
+//! `…_inbound_delauth`) is the back end's `credential_validation` of the
+//! same attempt; `user.authentication.sso` is an app opened from the session
+//! (`session_start`), and `user.account.lock` the `lockout` the failures
+//! caused. RADIUS and rich-client sign-ins open no Okta session, so
+//! `…_auth_via_radius` and `…_auth_via_richclient` are attempts of their
+//! own. MFA records (`…_auth_via_mfa`, `user.authentication.verify`, push
+//! denials) are one `mfa_verify` per factor check; sent challenges are
+//! `mfa_challenge`.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -78,20 +93,20 @@ fn host_of_url(url: &str) -> Option<String> {
 
 /// Maps an Okta `eventType` to an action, or `None` for events that are
 /// not about authentication.
-fn action_of(event_type: &str) -> Option<Action> {
+pub(super) fn action_of(event_type: &str) -> Option<Action> {
     Some(match event_type {
         "user.session.start"
-        | "user.authentication.sso"
         | "user.authentication.authenticate"
-        | "user.authentication.auth_via_IDP"
+        | "user.authentication.auth_via_radius"
+        | "user.authentication.auth_via_richclient"
+        | "user.authentication.auth" => Action::Login,
+        "user.authentication.auth_via_IDP"
         | "user.authentication.auth_via_social"
         | "user.authentication.auth_via_AD_agent"
         | "user.authentication.auth_via_LDAP_agent"
-        | "user.authentication.auth_via_radius"
         | "user.authentication.auth_via_inbound_SAML"
-        | "user.authentication.auth_via_inbound_delauth"
-        | "user.authentication.auth_via_richclient"
-        | "user.authentication.auth" => Action::Login,
+        | "user.authentication.auth_via_inbound_delauth" => Action::CredentialValidation,
+        "user.authentication.sso" => Action::SessionStart,
         "user.session.end" | "user.session.clear" => Action::Logout,
         "user.authentication.auth_via_mfa"
         | "user.authentication.verify"

@@ -2,6 +2,33 @@
 //! sshd[123]: …`), high-precision RFC 3339 (rsyslog, journald short-iso) or
 //! RFC 5424 framing. Classic syslog carries no year and no zone: the year
 //! is supplied or inferred, and the time is taken as UTC.
+//!
+//! # Which lines are attempts
+//!
+//! sshd writes one `Accepted <method> for U from IP …` or `Failed <method>
+//! for [invalid user ]U from IP …` line per credential a client offers
+//! (`Failed none` included: a probe that offered none). Those, and only
+//! those, are `login` events. The lines around them describe the same
+//! attempts and are kept with an action that says so:
+//!
+//! | line | action |
+//! |---|---|
+//! | `Accepted …`, `Failed …` | `login` (success, failure) |
+//! | `Invalid user U from IP`, `User U from IP not allowed because …` | `probe`: the account was named, nothing checked yet |
+//! | `pam_unix(sshd:auth): authentication failure; … rhost=IP user=U` (and pam_sss, pam_ldap…) | `credential_validation`: PAM's check of the first failure of a connection |
+//! | `PAM N more authentication failures`, `error: maximum authentication attempts exceeded for …`, `Disconnecting …: Too many authentication failures` | `attempt_summary`: a connection's attempts, summed up |
+//! | `pam_unix(sshd:session): session closed for user U` | `logout` |
+//!
+//! `message repeated N times: [ <message>]` (rsyslog's folding of identical
+//! consecutive messages) is N copies of its inner message, each with its
+//! own deterministic id. Everything else sshd writes (connection, key
+//! exchange and session housekeeping, `check pass; user unknown`) is counted
+//! as skipped. Each line is parsed on its own.
+//!
+//! Byte-identical lines (the same second, process, port and message) are one
+//! record to the log's idempotency: with classic second-precision stamps and
+//! no folding, two identical failures within one second of one connection
+//! count once. PAM's failure delay (two seconds by default) keeps that rare.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 
@@ -149,6 +176,7 @@ fn pam_field<'a>(message: &'a str, key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// What one sshd message says, before it becomes an event.
 struct Attempt<'a> {
     action: Action,
     outcome: Outcome,
@@ -158,27 +186,78 @@ struct Attempt<'a> {
     ip: Option<&'a str>,
 }
 
-/// Recognises the sshd messages about authentication.
+/// The most copies one `message repeated N times` line may stand for. rsyslog
+/// flushes a repeat at the next different message or after its interval, so
+/// a real count stays far below this; a larger one is a forged or corrupt
+/// line, refused whole (a dead letter) rather than turned into millions of
+/// events.
+pub const MAX_REPEATS: u64 = 100_000;
+
+/// `message repeated N times: [ <message>]` (rsyslog's and syslog-ng's
+/// reduction of identical consecutive messages): N and the inner message.
+fn repeated(message: &str) -> Option<Result<(u64, &str), ParseError>> {
+    let rest = message.trim().strip_prefix("message repeated ")?;
+    let parsed = (|| {
+        let (count, rest) = rest.split_once(" times: [")?;
+        let inner = rest.strip_suffix(']')?;
+        Some((count.parse::<u64>().ok()?, inner.trim()))
+    })();
+    Some(match parsed {
+        Some((count, _)) if count == 0 || count > MAX_REPEATS => Err(ParseError::rejected(
+            format!("`message repeated {count} times`: expected 1 to {MAX_REPEATS} repeats"),
+        )),
+        Some((_, inner)) if repeated(inner).is_some() => Err(ParseError::rejected(
+            "`message repeated` inside `message repeated`",
+        )),
+        Some(found) => Ok(found),
+        None => Err(ParseError::rejected(
+            "malformed `message repeated N times: [ message]` line",
+        )),
+    })
+}
+
+/// The method of `Accepted <method>` and `Failed <method>`.
+fn method_of(method: &str) -> Option<Method> {
+    match method {
+        "publickey" | "hostbased" => Some(Method::SshKey),
+        "password" | "keyboard-interactive/pam" | "keyboard-interactive" => Some(Method::Password),
+        "gssapi-with-mic" | "gssapi-keyex" => Some(Method::Other),
+        // `Failed none`: a probe that offered no credential at all.
+        _ => None,
+    }
+}
+
+/// The PAM module that wrote an `authentication failure` line decides what
+/// was checked: a directory (sss, ldap, winbind) or the local password file.
+fn pam_method(message: &str) -> Method {
+    if ["pam_sss(", "pam_ldap(", "pam_winbind(", "pam_krb5("]
+        .iter()
+        .any(|module| message.starts_with(module))
+    {
+        Method::Ldap
+    } else {
+        Method::Password
+    }
+}
+
+/// Recognises the sshd messages about authentication. `None` for messages
+/// that are not (connection and session housekeeping).
 fn classify(message: &str) -> Option<Attempt<'_>> {
     let message = message.trim();
-    let login = |outcome, method, reason, user, ip| Attempt {
-        action: Action::Login,
+    let record = |action, outcome, method, reason, user, ip| Attempt {
+        action,
         outcome,
         method,
         reason,
         user,
         ip,
     };
-    let method_of = |m: &str| match m {
-        "publickey" | "hostbased" => Some(Method::SshKey),
-        "password" | "keyboard-interactive/pam" | "keyboard-interactive" => Some(Method::Password),
-        "gssapi-with-mic" => Some(Method::Other),
-        _ => None,
-    };
+    // The attempts: one `Accepted` or `Failed` line per credential offered.
     if let Some(rest) = message.strip_prefix("Accepted ") {
         let (method, rest) = rest.split_once(" for ")?;
         let (user, rest) = rest.split_once(" from ")?;
-        return Some(login(
+        return Some(record(
+            Action::Login,
             Outcome::Success,
             method_of(method),
             None,
@@ -194,7 +273,8 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
         } else {
             Reason::InvalidCredentials
         };
-        return Some(login(
+        return Some(record(
+            Action::Login,
             Outcome::Failure,
             method_of(method),
             Some(reason),
@@ -202,9 +282,11 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
             ip,
         ));
     }
+    // Probes: the account was named, no credential was checked yet.
     if let Some(rest) = message.strip_prefix("Invalid user ") {
         let (user, rest) = rest.rsplit_once(" from ")?;
-        return Some(login(
+        return Some(record(
+            Action::Probe,
             Outcome::Failure,
             None,
             Some(Reason::UnknownUser),
@@ -212,22 +294,40 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
             word(rest),
         ));
     }
-    if message.contains("authentication failure;") {
+    if let Some(rest) = message.strip_prefix("User ")
+        && let Some((user, rest)) = rest.split_once(" from ")
+        && rest.contains("not allowed because")
+    {
+        return Some(record(
+            Action::Probe,
+            Outcome::Failure,
+            None,
+            Some(Reason::DisabledUser),
+            Some(user),
+            word(rest),
+        ));
+    }
+    // PAM's check of the first failed password of a connection: the same
+    // attempt as the `Failed password` line beside it.
+    if message.contains("authentication failure;") && !message.starts_with("PAM ") {
         let reason = if message.contains("user unknown") {
             Reason::UnknownUser
         } else {
             Reason::InvalidCredentials
         };
-        return Some(login(
+        return Some(record(
+            Action::CredentialValidation,
             Outcome::Failure,
-            Some(Method::Password),
+            Some(pam_method(message)),
             Some(reason),
             pam_field(message, "user"),
             pam_field(message, "rhost"),
         ));
     }
+    // Summaries, at the end of a connection, of attempts already logged.
     if message.starts_with("PAM ") && message.contains("more authentication failure") {
-        return Some(login(
+        return Some(record(
+            Action::AttemptSummary,
             Outcome::Failure,
             Some(Method::Password),
             Some(Reason::InvalidCredentials),
@@ -242,29 +342,56 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
         } else {
             Reason::Other
         };
-        return Some(login(Outcome::Failure, None, Some(reason), Some(user), ip));
-    }
-    if let Some(rest) = message.strip_prefix("User ")
-        && let Some((user, rest)) = rest.split_once(" from ")
-        && rest.contains("not allowed because")
-    {
-        return Some(login(
+        return Some(record(
+            Action::AttemptSummary,
             Outcome::Failure,
             None,
-            Some(Reason::DisabledUser),
+            Some(reason),
             Some(user),
-            word(rest),
+            ip,
+        ));
+    }
+    if let Some(rest) = message.strip_prefix("Disconnecting")
+        && message.contains("Too many authentication failures")
+    {
+        // `Disconnecting {authenticating|invalid} user U IP port P: Too many
+        // authentication failures [preauth]`; older releases say only
+        // `Disconnecting: Too many authentication failures for U [preauth]`.
+        let (invalid, user, ip) = match rest.split_once(" user ") {
+            Some((kind, rest)) if !kind.contains(':') => {
+                let kind = kind.trim();
+                let mut words = rest.split_whitespace();
+                (kind == "invalid", words.next(), words.next())
+            }
+            _ => (
+                false,
+                after(rest, "failures for ").and_then(word),
+                None::<&str>,
+            ),
+        };
+        let reason = if invalid {
+            Reason::UnknownUser
+        } else {
+            Reason::Other
+        };
+        return Some(record(
+            Action::AttemptSummary,
+            Outcome::Failure,
+            None,
+            Some(reason),
+            user,
+            ip.filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()),
         ));
     }
     if let Some(rest) = after(message, "session closed for user ") {
-        return Some(Attempt {
-            action: Action::Logout,
-            outcome: Outcome::Success,
-            method: None,
-            reason: None,
-            user: word(rest).map(|u| u.split('(').next().unwrap_or(u)),
-            ip: None,
-        });
+        return Some(record(
+            Action::Logout,
+            Outcome::Success,
+            None,
+            None,
+            word(rest).map(|u| u.split('(').next().unwrap_or(u)),
+            None,
+        ));
     }
     None
 }
@@ -286,11 +413,22 @@ impl Adapter for Sshd {
                 line.program
             )));
         }
-        let attempt = classify(line.message).ok_or_else(|| {
+        let (copies, message) = match repeated(line.message) {
+            Some(found) => found?,
+            None => (1, line.message),
+        };
+        let attempt = classify(message).ok_or_else(|| {
             ParseError::NotAuthentication("sshd message not about authentication".into())
         })?;
+        // A folded line stands for `copies` messages: the first keeps the
+        // line's own id, each further copy the id of (line, copy number), so
+        // that replaying the line stores nothing twice.
+        let id_of = |copy: u64| match copy {
+            1 => util::hashed_id("sshd", record),
+            _ => util::hashed_id("sshd", &format!("{record}\u{0}{copy}")),
+        };
         let mut event = AuthEvent::new(
-            util::hashed_id("sshd", record),
+            String::new(),
             line.time,
             "sshd",
             attempt.action,
@@ -302,12 +440,18 @@ impl Adapter for Sshd {
         event.method = attempt.method;
         event.reason = attempt.reason;
         if attempt.outcome == Outcome::Failure {
-            event.reason_detail = Some(line.message.trim().to_owned());
+            event.reason_detail = Some(message.trim().to_owned());
         }
         event.src_ip = util::clean_ip(attempt.ip.map(str::to_owned));
         event.dst_host = Some(line.host.to_owned());
         event.app = Some("sshd".to_owned());
         event.raw = record.to_owned();
+        for copy in 1..copies {
+            let mut again = event.clone();
+            again.event_id = id_of(copy);
+            out.push_owned(again);
+        }
+        event.event_id = id_of(copies);
         out.push_owned(event);
         Ok(())
     }

@@ -3,6 +3,17 @@
 //! pre-authentication failed) and 4776 (NTLM credential validation), both
 //! as NXLog writes them (flat JSON, `EventID`, event data at the top level)
 //! and as Winlogbeat does (`winlog.event_id`, `winlog.event_data`).
+//!
+//! # Which records are attempts
+//!
+//! A failed domain logon is recorded twice: 4625 on the machine the user
+//! logged on to, and 4776 (NTLM) or 4771 (Kerberos pre-authentication) on
+//! the domain controller that checked the password. Both are kept, as two
+//! hosts' records, but only 4624 and 4625 are `login` attempts; 4776 and
+//! 4771 are `credential_validation`, so that failed logins per user count
+//! each attempt once. Where only domain controllers' logs are collected,
+//! count `credential_validation` instead. 4740 is the `lockout` the
+//! failures caused, 4767 the `unlock`.
 
 use serde_json::Value;
 
@@ -100,11 +111,12 @@ pub(super) fn event(value: &Value, raw: &str) -> Result<AuthEvent, ParseError> {
     })?;
     let (action, outcome) = match id {
         4624 => (Action::Login, Outcome::Success),
-        4625 | 4771 => (Action::Login, Outcome::Failure),
+        4625 => (Action::Login, Outcome::Failure),
+        4771 => (Action::CredentialValidation, Outcome::Failure),
         4776 => {
             let ok = shape.field("Status").is_none_or(|s| s == "0x0" || s == "0");
             (
-                Action::Login,
+                Action::CredentialValidation,
                 if ok {
                     Outcome::Success
                 } else {

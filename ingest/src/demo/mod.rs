@@ -9,7 +9,16 @@
 //!
 //! Output is OCSF Authentication (class 3002) NDJSON, sorted by time, the
 //! same bytes for the same seed and start date. Read it as an [`std::io::Read`]
-//! ([`DemoReader`]) to write a file or to feed the ingest pipeline.
+//! ([`DemoReader`]) to write a file or to feed the ingest pipeline. Beside
+//! it, [`sshd::SshdDemo`] writes the log of an internet-facing SSH bastion
+//! in real OpenSSH order, with its own attacks.
+//!
+//! The ground truth counts what each attack did the way the log must count
+//! it: `failed_logins` is the number of failed login attempts (one per
+//! password tried, never one per record about it), and `selector` is a SQL
+//! condition over `events` that picks exactly the attack's events.
+
+pub mod sshd;
 
 use std::io::Read;
 
@@ -49,6 +58,12 @@ pub struct Attack {
     pub src_ip: Option<String>,
     /// How many events the attack added.
     pub events: u64,
+    /// How many of them are failed login attempts (`action = 'login' AND
+    /// outcome = 'failure'`).
+    pub failed_logins: u64,
+    /// A SQL condition over `events` that holds for exactly the attack's
+    /// events.
+    pub selector: String,
     /// What happened, in words.
     pub description: String,
 }
@@ -319,14 +334,22 @@ struct Planned {
     detail: Option<&'static str>,
     app: Option<&'static str>,
     agent: usize,
+    /// The number of the attack that made it, part of its id.
+    attack: Option<usize>,
 }
 
 #[derive(Clone, Copy)]
 enum Kind {
-    Password,
+    /// A sign-in to the IdP (`user.session.start`): by password, or
+    /// federated by SAML.
+    Login {
+        saml: bool,
+    },
     Mfa(Factor),
     PushSent,
-    Sso { saml: bool },
+    Sso {
+        saml: bool,
+    },
     Logout,
 }
 
@@ -359,6 +382,9 @@ pub struct DemoReader {
     /// Events planned on one day that happen after its UTC midnight (an
     /// evening in San Francisco), written with the next day.
     carry: Vec<Planned>,
+    /// The start of every event id. Seed and start date are part of it: a
+    /// demo of other days is other events, never a replay of these.
+    id_prefix: String,
 }
 
 impl DemoReader {
@@ -425,6 +451,7 @@ impl DemoReader {
             }
         }
         DemoReader {
+            id_prefix: format!("demo-{:x}-{}", config.seed, config.start.format("%Y%m%d")),
             config,
             rng,
             users,
@@ -437,6 +464,11 @@ impl DemoReader {
             events: 0,
             carry: Vec::new(),
         }
+    }
+
+    /// Every employee's login (e-mail address).
+    pub fn logins(&self) -> Vec<String> {
+        self.users.iter().map(|u| u.login.clone()).collect()
     }
 
     /// The attacks injected so far (all of them once the reader is drained).
@@ -516,18 +548,19 @@ impl DemoReader {
             detail,
             app,
             agent: user.agent,
+            attack: None,
         };
         if rng.random_bool(user.typo_rate) {
             planned.push(base(
                 at,
-                Kind::Password,
+                Kind::Login { saml: false },
                 false,
                 Some("INVALID_CREDENTIALS"),
                 None,
             ));
             at += Duration::seconds(rng.random_range(4..30));
         }
-        planned.push(base(at, Kind::Password, true, None, None));
+        planned.push(base(at, Kind::Login { saml: false }, true, None, None));
         at += Duration::seconds(rng.random_range(3..20));
         if user.factor == Factor::Push {
             planned.push(base(at, Kind::PushSent, true, None, None));
@@ -578,6 +611,7 @@ impl DemoReader {
             detail,
             app: None,
             agent: 3,
+            attack: Some(self.attacks.len()),
         };
         let before = planned.len();
         let mut end = start;
@@ -593,7 +627,7 @@ impl DemoReader {
                         end,
                         victim_login.clone(),
                         attacker_ip.clone(),
-                        Kind::Password,
+                        Kind::Login { saml: false },
                         false,
                         Some("INVALID_CREDENTIALS"),
                     ));
@@ -611,7 +645,7 @@ impl DemoReader {
                         end,
                         target.login.clone(),
                         attacker_ip.clone(),
-                        Kind::Password,
+                        Kind::Login { saml: false },
                         false,
                         Some("INVALID_CREDENTIALS"),
                     ));
@@ -654,7 +688,14 @@ impl DemoReader {
                             None,
                         )
                     };
-                    planned.push(foreign(end, login, bot, Kind::Password, success, detail));
+                    planned.push(foreign(
+                        end,
+                        login,
+                        bot,
+                        Kind::Login { saml: false },
+                        success,
+                        detail,
+                    ));
                 }
                 ip = None;
                 description = format!(
@@ -668,7 +709,7 @@ impl DemoReader {
                     at,
                     victim_login.clone(),
                     attacker_ip.clone(),
-                    Kind::Password,
+                    Kind::Login { saml: false },
                     true,
                     None,
                 ));
@@ -705,7 +746,7 @@ impl DemoReader {
                     start,
                     victim_login.clone(),
                     home_ip,
-                    Kind::Password,
+                    Kind::Login { saml: false },
                     true,
                     None,
                 );
@@ -722,7 +763,7 @@ impl DemoReader {
                     end,
                     victim_login.clone(),
                     attacker_ip.clone(),
-                    Kind::Password,
+                    Kind::Login { saml: false },
                     true,
                     None,
                 );
@@ -749,7 +790,7 @@ impl DemoReader {
                         end,
                         outsider,
                         format!("{prefix}.{}", rng.random_range(2..250)),
-                        Kind::Sso { saml: true },
+                        Kind::Login { saml: true },
                         false,
                         Some("Domain not whitelisted"),
                     );
@@ -761,26 +802,41 @@ impl DemoReader {
                     format!("{attempts} SAML logins from e-mail domains that are not allowed");
             }
         }
+        let made = &planned[before..];
+        let failed_logins = made
+            .iter()
+            .filter(|p| matches!(p.kind, Kind::Login { .. }) && !p.success)
+            .count() as u64;
         self.attacks.push(Attack {
             kind,
             start,
             end,
             user,
             src_ip: ip,
-            events: (planned.len() - before) as u64,
+            events: made.len() as u64,
+            failed_logins,
+            selector: format!(
+                "source = 'ocsf' AND event_id LIKE '{}-%'",
+                self.attack_id_prefix(self.attacks.len())
+            ),
             description,
         });
+    }
+
+    /// The start of the event ids of attack number `attack`.
+    fn attack_id_prefix(&self, attack: usize) -> String {
+        format!("{}-attack{attack}", self.id_prefix)
     }
 
     fn write(&mut self, p: &Planned) {
         self.sequence += 1;
         self.events += 1;
         let (activity_id, code, protocol, protocol_id, is_mfa, factor) = match p.kind {
-            Kind::Password => (
+            Kind::Login { saml } => (
                 1,
                 "user.session.start",
-                Some("Password"),
-                Some(99),
+                Some(if saml { "SAML" } else { "Password" }),
+                Some(if saml { 5 } else { 99 }),
                 false,
                 None,
             ),
@@ -832,14 +888,12 @@ impl DemoReader {
             status_id: if p.success { 1 } else { 2 },
             status_detail: p.detail,
             metadata: Metadata {
-                // Seed and start date are part of the id: a demo of other days is
-                // other events, never a replay of these.
-                uid: format!(
-                    "demo-{:x}-{}-{:09}",
-                    self.config.seed,
-                    self.config.start.format("%Y%m%d"),
-                    self.sequence
-                ),
+                uid: match p.attack {
+                    Some(attack) => {
+                        format!("{}-{:09}", self.attack_id_prefix(attack), self.sequence)
+                    }
+                    None => format!("{}-{:09}", self.id_prefix, self.sequence),
+                },
                 version: "1.1.0",
                 product: Named { name: "Okta" },
                 event_code: code,
