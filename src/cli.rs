@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// normalised into one canonical schema and stored as hash-chained,
 /// Hive-partitioned Parquet under the data directory.
 ///
-/// Start with:  authtrail demo && authtrail query "SELECT date, count(*) FROM events WHERE outcome = 'failure' GROUP BY date ORDER BY date"
+/// Start with:  authtrail demo && authtrail query "SELECT date, count(*) FROM events WHERE action = 'login' AND outcome = 'failure' GROUP BY date ORDER BY date"
 #[derive(Debug, Parser)]
 #[command(
     name = "authtrail",
@@ -36,7 +36,7 @@ pub enum Command {
     /// Tables: `events` (the canonical columns plus the partition column
     /// `date`) and `dead_letters` (rejected input with line and reason).
     ///
-    /// Example: authtrail query "SELECT reason, count(*) AS n FROM events WHERE outcome = 'failure' GROUP BY reason ORDER BY n DESC"
+    /// Example: authtrail query "SELECT reason, count(*) AS n FROM events WHERE action = 'login' AND outcome = 'failure' GROUP BY reason ORDER BY n DESC"
     Query(QueryArgs),
     /// Prove that no sealed file of the log was changed, truncated or removed.
     ///

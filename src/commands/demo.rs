@@ -145,7 +145,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.ndjson.is_none() {
         writeln!(
             out,
-            "next: authtrail query \"SELECT date, count(*) AS failed FROM events WHERE outcome = 'failure' GROUP BY date ORDER BY date\""
+            "next: authtrail query \"SELECT date, count(*) AS failed FROM events WHERE action = 'login' AND outcome = 'failure' GROUP BY date ORDER BY date\""
         )?;
     }
     Ok(ExitCode::SUCCESS)
