@@ -122,7 +122,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     for attack in &attacks {
         writeln!(
             out,
-            "  {} {:<20} {}",
+            "  {} {:<22} {}",
             attack.start.format("%Y-%m-%d %H:%M"),
             attack.kind,
             attack.description
