@@ -109,6 +109,7 @@ impl ReadOnlySession {
         for table in Table::ALL {
             register(&context, root, table).await?;
         }
+        register_current_findings(&context).await?;
         Ok(ReadOnlySession {
             context,
             limits,
@@ -171,12 +172,44 @@ impl ReadOnlySession {
     }
 }
 
+/// The SQL name a table's files are registered under: `findings` holds
+/// every version of every finding, so its files are `finding_versions` and
+/// `findings` is the view of each finding's newest version.
+pub fn registered_name(table: Table) -> &'static str {
+    match table {
+        Table::Findings => "finding_versions",
+        other => other.name(),
+    }
+}
+
+/// `findings`: the newest version of each finding (the one detected last;
+/// of two detected at once, the one with more evidence).
+async fn register_current_findings(context: &SessionContext) -> Result<(), QueryError> {
+    let columns = Table::Findings
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| format!("\"{}\"", f.name()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let newest = context
+        .sql(&format!(
+            "SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY finding_id \
+             ORDER BY detected_at DESC, count DESC, version_id) AS version_rank \
+             FROM finding_versions) WHERE version_rank = 1"
+        ))
+        .await?;
+    context.register_table("findings", newest.into_view())?;
+    Ok(())
+}
+
 async fn register(context: &SessionContext, root: &Path, table: Table) -> Result<(), QueryError> {
+    let name = registered_name(table);
     let dir = root.join(table.name());
     let schema = table.schema();
     let staged = match table {
         Table::Events => read_staged(root)?,
-        Table::DeadLetters => Vec::new(),
+        Table::DeadLetters | Table::Findings => Vec::new(),
     };
     if !dir.is_dir() {
         let provider = if staged.is_empty() {
@@ -184,7 +217,7 @@ async fn register(context: &SessionContext, root: &Path, table: Table) -> Result
         } else {
             MemTable::try_new(events_with_date_schema(), vec![staged])?
         };
-        context.register_table(table.name(), Arc::new(provider))?;
+        context.register_table(name, Arc::new(provider))?;
         return Ok(());
     }
     let absolute = std::path::absolute(&dir).map_err(|err| QueryError::Store {
@@ -200,7 +233,7 @@ async fn register(context: &SessionContext, root: &Path, table: Table) -> Result
         .with_schema(schema);
     let provider = ListingTable::try_new(config)?;
     if staged.is_empty() {
-        context.register_table(table.name(), Arc::new(provider))?;
+        context.register_table(name, Arc::new(provider))?;
         return Ok(());
     }
     // Sealed files and staged rows, as one table.
@@ -209,6 +242,6 @@ async fn register(context: &SessionContext, root: &Path, table: Table) -> Result
     let union = context
         .read_table(Arc::new(provider))?
         .union(context.read_table(Arc::new(staged))?)?;
-    context.register_table(table.name(), union.into_view())?;
+    context.register_table(name, union.into_view())?;
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! The append seam: the one interface through which anything writes to the
 //! event log. `authtrail-ingest` implements it with the durable Parquet
-//! writer; later producers (rules appending findings) write through it
-//! without depending on the writer itself.
+//! writer; the rules append their findings through it without depending on
+//! the writer itself.
 
-use crate::{AuthEvent, DeadLetter};
+use crate::{AuthEvent, DeadLetter, Finding};
 
 /// What one durable commit stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +53,11 @@ pub trait AppendLog {
         events: Vec<Vec<AuthEvent>>,
         dead_letters: Vec<DeadLetter>,
     ) -> Result<CommitSummary, Self::Error>;
+
+    /// Stores versions of findings durably, as one commit, skipping
+    /// versions already stored (by `version_id`). The summary's `stored`
+    /// counts the new versions.
+    fn append_findings(&mut self, findings: Vec<Finding>) -> Result<CommitSummary, Self::Error>;
 
     /// [`AppendLog::append_segments`] with the events in one segment.
     fn append(

@@ -10,7 +10,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
-use crate::{AuthEvent, DeadLetter, EventRef, EventSink, Method, Reason};
+use crate::{AuthEvent, DeadLetter, EventRef, EventSink, Finding, Method, Reason};
 
 /// Time zone of every timestamp column.
 pub const TIME_ZONE: &str = "UTC";
@@ -72,6 +72,91 @@ pub fn dead_letters_schema() -> SchemaRef {
             ]))
         })
         .clone()
+}
+
+/// Columns of `findings` (every version of every finding) in file order.
+pub fn findings_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let text = |name: &str| Field::new(name, DataType::Utf8, false);
+            let list = |name: &str| {
+                Field::new(
+                    name,
+                    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, false))),
+                    false,
+                )
+            };
+            Arc::new(Schema::new(vec![
+                text("finding_id"),
+                text("version_id"),
+                text("rule_id"),
+                text("title"),
+                text("severity"),
+                list("tags"),
+                text("group_key"),
+                Field::new("first_time", timestamp(), false),
+                Field::new("last_time", timestamp(), false),
+                Field::new("count", DataType::UInt64, false),
+                Field::new("suppressed", DataType::UInt64, false),
+                list("evidence_ids"),
+                Field::new("evidence_capped", DataType::Boolean, false),
+                text("summary"),
+                Field::new("detected_at", timestamp(), false),
+            ]))
+        })
+        .clone()
+}
+
+/// Builds one `findings` batch from `findings`, in the order given.
+pub fn findings_to_batch(findings: &[&Finding]) -> Result<RecordBatch, ArrowError> {
+    use arrow::array::{ListBuilder, UInt64Builder};
+    let rows = || findings.iter().copied();
+    let text = |get: fn(&Finding) -> &str| -> ArrayRef {
+        Arc::new(rows().map(|f| Some(get(f))).collect::<StringArray>())
+    };
+    let time = |get: fn(&Finding) -> i64| -> ArrayRef {
+        Arc::new(
+            TimestampMicrosecondArray::from(rows().map(get).collect::<Vec<_>>())
+                .with_timezone(TIME_ZONE),
+        )
+    };
+    let list = |get: fn(&Finding) -> &[String]| -> ArrayRef {
+        let mut builder = ListBuilder::new(StringBuilder::new())
+            .with_field(Arc::new(Field::new_list_field(DataType::Utf8, false)));
+        for finding in rows() {
+            for value in get(finding) {
+                builder.values().append_value(value);
+            }
+            builder.append(true);
+        }
+        Arc::new(builder.finish())
+    };
+    let number = |get: fn(&Finding) -> u64| -> ArrayRef {
+        let mut builder = UInt64Builder::with_capacity(findings.len());
+        builder.extend(rows().map(|f| Some(get(f))));
+        Arc::new(builder.finish())
+    };
+    let mut capped = BooleanBuilder::with_capacity(findings.len());
+    capped.extend(rows().map(|f| Some(f.evidence_capped)));
+    let columns: Vec<ArrayRef> = vec![
+        text(|f| &f.finding_id),
+        text(|f| &f.version_id),
+        text(|f| &f.rule_id),
+        text(|f| &f.title),
+        text(|f| &f.severity),
+        list(|f| &f.tags),
+        text(|f| &f.group_key),
+        time(|f| f.first_time.timestamp_micros()),
+        time(|f| f.last_time.timestamp_micros()),
+        number(|f| f.count),
+        number(|f| f.suppressed),
+        list(|f| &f.evidence_ids),
+        Arc::new(capped.finish()),
+        text(|f| &f.summary),
+        time(|f| f.detected_at.timestamp_micros()),
+    ];
+    RecordBatch::try_new(findings_schema(), columns)
 }
 
 /// Builds one `events` batch from `events`, in the order given, stamping

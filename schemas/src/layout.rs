@@ -5,6 +5,7 @@
 //! <root>/events/date=YYYY-MM-DD/<ULID>.parquet
 //! <root>/events/date=YYYY-MM-DD/_HEAD.json        newest file of the chain
 //! <root>/dead_letters/date=YYYY-MM-DD/<ULID>.parquet
+//! <root>/findings/date=YYYY-MM-DD/<ULID>.parquet     by the first evidence's day
 //! <root>/staging/<ULID>.arrows                    acknowledged, not yet sealed
 //! ```
 //!
@@ -83,17 +84,30 @@ pub enum Table {
     Events,
     /// Input that could not be parsed.
     DeadLetters,
+    /// What the detection rules found: every version of every finding.
+    Findings,
 }
 
 impl Table {
     /// Every table, in a stable order.
-    pub const ALL: [Table; 2] = [Table::Events, Table::DeadLetters];
+    pub const ALL: [Table; 3] = [Table::Events, Table::DeadLetters, Table::Findings];
 
     /// Directory name under the root, also the SQL table name.
     pub const fn name(self) -> &'static str {
         match self {
             Table::Events => "events",
             Table::DeadLetters => "dead_letters",
+            Table::Findings => "findings",
+        }
+    }
+
+    /// The string columns whose values together are a row's idempotency
+    /// key: a row whose key is already stored is not stored again.
+    pub const fn key_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Events => &["source", "event_id"],
+            Table::DeadLetters => &["dead_letter_id"],
+            Table::Findings => &["version_id"],
         }
     }
 
@@ -102,6 +116,7 @@ impl Table {
         match self {
             Table::Events => crate::arrow_schema::events_schema(),
             Table::DeadLetters => crate::arrow_schema::dead_letters_schema(),
+            Table::Findings => crate::arrow_schema::findings_schema(),
         }
     }
 
@@ -110,6 +125,7 @@ impl Table {
         match self {
             Table::Events => "time",
             Table::DeadLetters => "received_at",
+            Table::Findings => "first_time",
         }
     }
 }

@@ -24,9 +24,11 @@ use chrono::{NaiveDate, Utc};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::{xxh3_64_with_seed, xxh3_128_with_seed};
 
-use authtrail_schemas::arrow_schema::{dead_letters_to_batch, events_to_batch};
+use authtrail_schemas::arrow_schema::{dead_letters_to_batch, events_to_batch, findings_to_batch};
 use authtrail_schemas::layout::{self, GENESIS_SHA256, meta};
-use authtrail_schemas::{AppendLog, AuthEvent, CommitSummary, DeadLetter, SourcePositions, Table};
+use authtrail_schemas::{
+    AppendLog, AuthEvent, CommitSummary, DeadLetter, Finding, SourcePositions, Table,
+};
 
 pub use chain::{Head, list_partitions, list_sealed, partition_dir, read_head, table_dir};
 pub use parquet_io::{FileOptions, footer_value, read_footer};
@@ -73,6 +75,16 @@ impl LogRow for DeadLetter {
     }
     fn key(&self, seed: u64) -> u128 {
         hash_key(seed, &[&self.dead_letter_id])
+    }
+}
+
+impl LogRow for Finding {
+    const TABLE: Table = Table::Findings;
+    fn time_micros(&self) -> i64 {
+        self.first_time.timestamp_micros()
+    }
+    fn key(&self, seed: u64) -> u128 {
+        hash_key(seed, &[&self.version_id])
     }
 }
 
@@ -496,6 +508,20 @@ impl AppendLog for EventLog {
         summary.dead_letters = dead_sealed.rows;
         summary.files += dead_sealed.files;
         Ok(summary)
+    }
+
+    fn append_findings(&mut self, findings: Vec<Finding>) -> Result<CommitSummary, IngestError> {
+        let rows: Vec<&Finding> = findings.iter().collect();
+        let mut duplicates = 0;
+        let plans = self.plan(&rows, &mut duplicates)?;
+        let sealed = self.commit(&rows, plans, &findings_to_batch)?;
+        Ok(CommitSummary {
+            stored: sealed.rows,
+            duplicates,
+            dead_letters: 0,
+            files: sealed.files,
+            time_range: sealed.time_range,
+        })
     }
 }
 

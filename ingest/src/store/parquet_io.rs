@@ -85,6 +85,7 @@ fn properties(
     let unique: &[&str] = match table {
         Table::Events => &["event_id", "raw", "session_id"],
         Table::DeadLetters => &["dead_letter_id", "raw"],
+        Table::Findings => &["finding_id", "version_id", "summary"],
     };
     for column in unique {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
@@ -101,6 +102,7 @@ fn properties(
             "reason_detail",
         ],
         Table::DeadLetters => &["raw"],
+        Table::Findings => &["version_id", "summary"],
     };
     for column in unprunable {
         builder = builder
@@ -109,6 +111,7 @@ fn properties(
     let id_column = match table {
         Table::Events => "event_id",
         Table::DeadLetters => "dead_letter_id",
+        Table::Findings => "version_id",
     };
     builder = builder.set_column_encoding(ColumnPath::from(id_column), Encoding::DELTA_BYTE_ARRAY);
     // Rows are sorted by time, so time deltas are small: delta encoding
@@ -258,8 +261,7 @@ pub fn file_metadata(
 }
 
 /// Calls `each` with the idempotency-key columns of every row group of a
-/// file: (`source`, `event_id`) for events, (`dead_letter_id`) for dead
-/// letters.
+/// file ([`Table::key_columns`]).
 pub fn for_each_key_batch(
     path: &Path,
     table: Table,
@@ -271,10 +273,7 @@ pub fn for_each_key_batch(
     };
     let file = File::open(path).map_err(IngestError::io("opening", path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
-    let names: &[&str] = match table {
-        Table::Events => &["source", "event_id"],
-        Table::DeadLetters => &["dead_letter_id"],
-    };
+    let names = table.key_columns();
     let roots: Vec<usize> = names
         .iter()
         .map(|name| builder.schema().index_of(name))
