@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use authtrail_query::{QueryLimits, ReadOnlySession};
 use authtrail_schemas::{AppendLog, CommitSummary, Finding};
 
+use crate::RuleError;
 use crate::engine::{self, RuleOutcome};
 use crate::model::{Kind, Rule};
 use crate::plan::{self, TimeRange};
-use crate::RuleError;
 
 /// What a batch run did.
 #[derive(Debug, Default)]

@@ -248,7 +248,11 @@ pub fn travel(rows: &[Row], min_km: f64, min_kmh: f64, suppress: i64) -> Vec<Hit
         };
         let km = haversine_km(a, b);
         let hours = (rows[k].time - rows[k - 1].time) as f64 / 3.6e9;
-        let kmh = if hours > 0.0 { km / hours } else { f64::INFINITY };
+        let kmh = if hours > 0.0 {
+            km / hours
+        } else {
+            f64::INFINITY
+        };
         if km < min_km || kmh < min_kmh {
             continue;
         }
@@ -335,7 +339,10 @@ mod tests {
             row.first = true;
         }
         rows[5].then = true;
-        assert_eq!(sequence(&rows, 5, 600 * S, 0)[0].evidence, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(
+            sequence(&rows, 5, 600 * S, 0)[0].evidence,
+            vec![0, 1, 2, 3, 4, 5]
+        );
         assert!(sequence(&rows, 6, 600 * S, 0).is_empty());
         assert!(sequence(&rows, 5, 30 * S, 0).is_empty());
         rows[2].until = true;

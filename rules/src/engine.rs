@@ -14,10 +14,10 @@ use sha2::{Digest, Sha256};
 use authtrail_query::ReadOnlySession;
 use authtrail_schemas::{EVIDENCE_CAP, Finding};
 
+use crate::RuleError;
 use crate::detect::{self, Hit, Row};
 use crate::model::{Kind, Rule};
 use crate::plan::{self, TimeRange, columns};
-use crate::RuleError;
 
 /// What evaluating one rule produced.
 #[derive(Debug)]
@@ -196,11 +196,16 @@ fn shape(rule: &Rule, message: impl Into<String>) -> RuleError {
 }
 
 /// A column of `batch` as text.
-fn text_column(rule: &Rule, batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>, RuleError> {
+fn text_column(
+    rule: &Rule,
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<Vec<Option<String>>, RuleError> {
     let column = batch
         .column_by_name(name)
         .ok_or_else(|| shape(rule, format!("the query returns no column `{name}`")))?;
-    let column = cast(column, &DataType::Utf8).map_err(|e| shape(rule, format!("`{name}`: {e}")))?;
+    let column =
+        cast(column, &DataType::Utf8).map_err(|e| shape(rule, format!("`{name}`: {e}")))?;
     let strings = column.as_string::<i32>();
     Ok((0..strings.len())
         .map(|i| strings.is_valid(i).then(|| strings.value(i).to_owned()))
@@ -211,21 +216,32 @@ fn time_column(rule: &Rule, batch: &RecordBatch, name: &str) -> Result<Vec<i64>,
     let column = batch
         .column_by_name(name)
         .ok_or_else(|| shape(rule, format!("the query returns no column `{name}`")))?;
-    let column = cast(column, &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))
-        .map_err(|e| shape(rule, format!("`{name}`: {e}")))?;
+    let column = cast(
+        column,
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    )
+    .map_err(|e| shape(rule, format!("`{name}`: {e}")))?;
     let times = column.as_primitive::<TimestampMicrosecondType>();
     Ok((0..times.len()).map(|i| times.value(i)).collect())
 }
 
 fn bool_column(batch: &RecordBatch, name: &str) -> Option<Vec<bool>> {
     let column = batch.column_by_name(name)?.as_boolean_opt()?.clone();
-    Some((0..column.len()).map(|i| column.is_valid(i) && column.value(i)).collect())
+    Some(
+        (0..column.len())
+            .map(|i| column.is_valid(i) && column.value(i))
+            .collect(),
+    )
 }
 
 fn float_column(batch: &RecordBatch, name: &str) -> Option<Vec<Option<f64>>> {
     let column = cast(batch.column_by_name(name)?, &DataType::Float64).ok()?;
     let values = column.as_primitive::<Float64Type>();
-    Some((0..values.len()).map(|i| values.is_valid(i).then(|| values.value(i))).collect())
+    Some(
+        (0..values.len())
+            .map(|i| values.is_valid(i).then(|| values.value(i)))
+            .collect(),
+    )
 }
 
 /// Evaluates `rule` over the events of `range` in `session`; the findings'
@@ -293,7 +309,10 @@ async fn run(
                     .all(|(k, g)| k[row].as_deref() == Some(g.as_str()));
             if !same {
                 group.flush(rule, range, at, &mut out);
-                group.key = keys.iter().map(|k| k[row].clone().unwrap_or_default()).collect();
+                group.key = keys
+                    .iter()
+                    .map(|k| k[row].clone().unwrap_or_default())
+                    .collect();
             }
             let flag = |i: usize| flags[i].as_ref().is_some_and(|f| f[row]);
             group.ids.push(ids[row].clone().unwrap_or_default());

@@ -8,21 +8,66 @@ use crate::{Rule, RuleError};
 
 /// The built-in pack: file name and text of every rule in `rules/builtin/`.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("brute_force_user.toml", include_str!("../builtin/brute_force_user.toml")),
-    ("brute_force_source.toml", include_str!("../builtin/brute_force_source.toml")),
-    ("distributed_brute_force.toml", include_str!("../builtin/distributed_brute_force.toml")),
-    ("password_spraying.toml", include_str!("../builtin/password_spraying.toml")),
-    ("password_spraying_slow.toml", include_str!("../builtin/password_spraying_slow.toml")),
-    ("distributed_password_spraying.toml", include_str!("../builtin/distributed_password_spraying.toml")),
-    ("credential_stuffing.toml", include_str!("../builtin/credential_stuffing.toml")),
-    ("mfa_push_fatigue.toml", include_str!("../builtin/mfa_push_fatigue.toml")),
-    ("otp_brute_force.toml", include_str!("../builtin/otp_brute_force.toml")),
-    ("success_after_brute_force.toml", include_str!("../builtin/success_after_brute_force.toml")),
-    ("impossible_travel.toml", include_str!("../builtin/impossible_travel.toml")),
-    ("first_time_country.toml", include_str!("../builtin/first_time_country.toml")),
-    ("domain_not_allowed.toml", include_str!("../builtin/domain_not_allowed.toml")),
-    ("saml_replay.toml", include_str!("../builtin/saml_replay.toml")),
-    ("mass_lockout.toml", include_str!("../builtin/mass_lockout.toml")),
+    (
+        "brute_force_user.toml",
+        include_str!("../builtin/brute_force_user.toml"),
+    ),
+    (
+        "brute_force_source.toml",
+        include_str!("../builtin/brute_force_source.toml"),
+    ),
+    (
+        "distributed_brute_force.toml",
+        include_str!("../builtin/distributed_brute_force.toml"),
+    ),
+    (
+        "password_spraying.toml",
+        include_str!("../builtin/password_spraying.toml"),
+    ),
+    (
+        "password_spraying_slow.toml",
+        include_str!("../builtin/password_spraying_slow.toml"),
+    ),
+    (
+        "distributed_password_spraying.toml",
+        include_str!("../builtin/distributed_password_spraying.toml"),
+    ),
+    (
+        "credential_stuffing.toml",
+        include_str!("../builtin/credential_stuffing.toml"),
+    ),
+    (
+        "mfa_push_fatigue.toml",
+        include_str!("../builtin/mfa_push_fatigue.toml"),
+    ),
+    (
+        "otp_brute_force.toml",
+        include_str!("../builtin/otp_brute_force.toml"),
+    ),
+    (
+        "success_after_brute_force.toml",
+        include_str!("../builtin/success_after_brute_force.toml"),
+    ),
+    (
+        "impossible_travel.toml",
+        include_str!("../builtin/impossible_travel.toml"),
+    ),
+    (
+        "first_time_country.toml",
+        include_str!("../builtin/first_time_country.toml"),
+    ),
+    (
+        "domain_not_allowed.toml",
+        include_str!("../builtin/domain_not_allowed.toml"),
+    ),
+    (
+        "saml_replay.toml",
+        include_str!("../builtin/saml_replay.toml"),
+    ),
+    (
+        "mass_lockout.toml",
+        include_str!("../builtin/mass_lockout.toml"),
+    ),
 ];
 
 /// The built-in pack, checked.
@@ -40,7 +85,12 @@ pub fn builtin() -> Result<Vec<Rule>, RuleError> {
 
 /// Every `*.toml` rule file in `dir` (not recursive), in name order.
 pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, Vec<RuleError>> {
-    let io = |source| vec![RuleError::Io { path: dir.to_owned(), source }];
+    let io = |source| {
+        vec![RuleError::Io {
+            path: dir.to_owned(),
+            source,
+        }]
+    };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -51,7 +101,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, Vec<RuleError>> {
     let mut errors = Vec::new();
     for path in paths {
         let loaded = std::fs::read_to_string(&path)
-            .map_err(|source| RuleError::Io { path: path.clone(), source })
+            .map_err(|source| RuleError::Io {
+                path: path.clone(),
+                source,
+            })
             .and_then(|text| Rule::parse(&text, &path));
         match loaded {
             Ok(rule) => rules.push(rule),
@@ -59,7 +112,11 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>, Vec<RuleError>> {
             Err(err) => errors.push(err),
         }
     }
-    if errors.is_empty() { Ok(rules) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The built-in pack plus the rules of `dir`; a rule of `dir` with the id of

@@ -320,9 +320,8 @@ impl Rule {
             Some(w) => duration(w, "window")?,
             None => Duration::ZERO,
         };
-        let needs_window = file.threshold.is_some()
-            || file.distinct.is_some()
-            || file.sequence.is_some();
+        let needs_window =
+            file.threshold.is_some() || file.distinct.is_some() || file.sequence.is_some();
         if needs_window && window.is_zero() {
             return Err(invalid(
                 None,
@@ -467,14 +466,20 @@ mod tests {
     #[test]
     fn mistakes_name_the_file_and_line() {
         let text = "id = \"bf\"\ntitle = \"t\"\nseverity = \"high\"\ngroup_by = [\"user\"]\nwindow = \"10m\"\n[threshold]\ncuont = 5\n";
-        let err = Rule::parse(text, Path::new("bf.toml")).unwrap_err().to_string();
+        let err = Rule::parse(text, Path::new("bf.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("bf.toml:7:"), "{err}");
         assert!(err.contains("cuont"), "{err}");
         let text = "id = \"bf\"\ntitle = \"t\"\nseverity = \"high\"\ngroup_by = [\"user\"]\nwindow = \"ten minutes\"\n[threshold]\ncount = 5\n";
-        let err = Rule::parse(text, Path::new("bf.toml")).unwrap_err().to_string();
+        let err = Rule::parse(text, Path::new("bf.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("bf.toml:5:"), "{err}");
         let text = "id = \"bf\"\ntitle = \"t\"\nseverity = \"urgent\"\ngroup_by = [\"user\"]\nwindow = \"1m\"\n[threshold]\ncount = 5\n";
-        let err = Rule::parse(text, Path::new("bf.toml")).unwrap_err().to_string();
+        let err = Rule::parse(text, Path::new("bf.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("bf.toml:3:"), "{err}");
     }
 }

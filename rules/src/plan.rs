@@ -11,8 +11,8 @@ use datafusion::prelude::DataFrame;
 
 use authtrail_query::ReadOnlySession;
 
-use crate::model::{Expr, Kind, Rule};
 use crate::RuleError;
+use crate::model::{Expr, Kind, Rule};
 
 /// The half-open span of event time a run looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,10 @@ pub struct TimeRange {
 
 impl TimeRange {
     /// The whole log.
-    pub const ALL: TimeRange = TimeRange { from: None, to: None };
+    pub const ALL: TimeRange = TimeRange {
+        from: None,
+        to: None,
+    };
 }
 
 /// Names of the scan's columns.
@@ -68,11 +71,13 @@ fn date(at: DateTime<Utc>) -> DfExpr {
 /// Parses one of the rule's expressions against `frame`, naming the rule
 /// file and line if DataFusion refuses it.
 fn parse(rule: &Rule, frame: &DataFrame, expr: &Expr) -> Result<DfExpr, RuleError> {
-    frame.parse_sql_expr(&expr.sql).map_err(|err| RuleError::Invalid {
-        file: rule.origin.clone(),
-        line: Some(expr.line),
-        message: format!("`{}` = {:?}: {}", expr.key, expr.sql, err.strip_backtrace()),
-    })
+    frame
+        .parse_sql_expr(&expr.sql)
+        .map_err(|err| RuleError::Invalid {
+            file: rule.origin.clone(),
+            line: Some(expr.line),
+            message: format!("`{}` = {:?}: {}", expr.key, expr.sql, err.strip_backtrace()),
+        })
 }
 
 /// The scan of `events` a rule's windows are computed over, for events in
@@ -98,12 +103,15 @@ pub async fn scan(
     }
     for exception in &rule.exceptions {
         let e = parse(rule, &events, exception)?;
-        conditions.push(!datafusion::functions::expr_fn::coalesce(vec![e, lit(false)]));
+        conditions.push(!datafusion::functions::expr_fn::coalesce(vec![
+            e,
+            lit(false),
+        ]));
     }
     let from = match (&rule.kind, range.from) {
-        (Kind::NewValue { lookback, .. }, Some(from)) => Some(
-            from - chrono::Duration::from_std(*lookback).unwrap_or(chrono::Duration::MAX),
-        ),
+        (Kind::NewValue { lookback, .. }, Some(from)) => {
+            Some(from - chrono::Duration::from_std(*lookback).unwrap_or(chrono::Duration::MAX))
+        }
         (_, from) => from,
     };
     if let Some(from) = from {
@@ -169,9 +177,12 @@ pub async fn sql_plan(
     rule: &Rule,
     query: &Expr,
 ) -> Result<DataFrame, RuleError> {
-    session.plan(&query.sql).await.map_err(|err| RuleError::Invalid {
-        file: rule.origin.clone(),
-        line: Some(query.line),
-        message: format!("`sql.query`: {err}"),
-    })
+    session
+        .plan(&query.sql)
+        .await
+        .map_err(|err| RuleError::Invalid {
+            file: rule.origin.clone(),
+            line: Some(query.line),
+            message: format!("`sql.query`: {err}"),
+        })
 }

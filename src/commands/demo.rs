@@ -108,6 +108,28 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 c.dead_letters
             );
         }
+        // Detection: the built-in pack over what was just stored.
+        let rules = super::rules::load_rules(None)?;
+        let report = super::rules::run_rules(&mut log, &rules, authtrail_rules::TimeRange::ALL)?;
+        let mut by_rule: Vec<(&str, usize)> = report
+            .outcomes
+            .iter()
+            .filter_map(|o| Some((o.rule_id.as_str(), o.result.as_ref().ok()?.len())))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        by_rule.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        writeln!(
+            out,
+            "the built-in rules raised {} findings ({} new):",
+            thousands(report.findings().count() as u64),
+            thousands(report.stored.stored)
+        )?;
+        for (rule, n) in by_rule {
+            writeln!(out, "  {n:>5}  {rule}")?;
+        }
+        for (rule, error) in report.failures() {
+            writeln!(out, "  rule {rule} failed: {error}")?;
+        }
     }
     // The bastion is part of the demo unless only the OCSF file was asked for.
     let with_bastion = args.ndjson.is_none() || args.sshd_log.is_some();
@@ -145,7 +167,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.ndjson.is_none() {
         writeln!(
             out,
-            "next: authtrail query \"SELECT date, count(*) AS failed FROM events WHERE action = 'login' AND outcome = 'failure' GROUP BY date ORDER BY date\""
+            "next: authtrail findings, or authtrail query \"SELECT date, count(*) AS failed FROM events WHERE action = 'login' AND outcome = 'failure' GROUP BY date ORDER BY date\""
         )?;
     }
     Ok(ExitCode::SUCCESS)

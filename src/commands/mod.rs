@@ -8,12 +8,13 @@ mod demo;
 mod ingest;
 mod kafka;
 mod query;
+mod rules;
 mod serve;
 mod verify;
 
 use std::process::ExitCode;
 
-use crate::cli::{BenchCommand, Cli, Command, IngestCommand};
+use crate::cli::{BenchCommand, Cli, Command, IngestCommand, RulesCommand};
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -23,6 +24,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Rules(RulesCommand::List(args)) => rules::list(args),
+        Command::Rules(RulesCommand::Check(args)) => rules::check(args),
+        Command::Rules(RulesCommand::Run(args)) => rules::run(args),
+        Command::Rules(RulesCommand::Test(args)) => rules::test(args),
+        Command::Findings(args) => rules::findings(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => serve::token(args),
         Command::Bench(BenchCommand::Ingest(args)) => bench::ingest(args),

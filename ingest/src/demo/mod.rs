@@ -391,6 +391,7 @@ impl DemoReader {
     /// A reader over the demo `config` describes.
     pub fn new(config: DemoConfig) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut taken = std::collections::HashSet::new();
         let users = (0..config.users.max(1))
             .map(|i| {
                 let first = FIRST[rng.random_range(0..FIRST.len())];
@@ -408,15 +409,15 @@ impl DemoReader {
                     apps.swap(j, k);
                 }
                 apps.truncate(app_count);
+                // Two employees never share a login: a name already taken
+                // gets the employee's number.
+                let mut login = format!("{first}.{last}@{DOMAIN}");
+                if !taken.insert(login.clone()) {
+                    login = format!("{first}.{last}{i}@{DOMAIN}");
+                    taken.insert(login.clone());
+                }
                 User {
-                    login: format!(
-                        "{first}.{last}{}@{DOMAIN}",
-                        if i >= FIRST.len() * LAST.len() / 4 {
-                            i.to_string()
-                        } else {
-                            String::new()
-                        }
-                    ),
+                    login,
                     uid: format!("00u{:017x}", rng.random::<u64>() >> 4),
                     office,
                     factor,
