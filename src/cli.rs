@@ -31,10 +31,13 @@ pub enum Command {
     /// Store events from files or standard input.
     #[command(subcommand)]
     Ingest(IngestCommand),
-    /// Run a read-only SQL query over the tables `events` and `dead_letters`.
+    /// Run a read-only SQL query over the tables `events`, `dead_letters`
+    /// and `findings`.
     ///
     /// Tables: `events` (the canonical columns plus the partition column
-    /// `date`) and `dead_letters` (rejected input with line and reason).
+    /// `date`), `dead_letters` (rejected input with line and reason),
+    /// `findings` (the newest version of each finding of the rules) and
+    /// `finding_versions` (all of them).
     ///
     /// Example: authtrail query "SELECT reason, count(*) AS n FROM events WHERE action = 'login' AND outcome = 'failure' GROUP BY reason ORDER BY n DESC"
     Query(QueryArgs),
@@ -306,7 +309,8 @@ pub struct RulesCheckArgs {
     pub data: DataArgs,
     /// Directory of rule files to check (default: --rules, else only the
     /// built-in pack).
-    pub dir: Option<PathBuf>,
+    #[arg(value_name = "DIR")]
+    pub path: Option<PathBuf>,
     #[command(flatten)]
     pub rules: RulesDirArgs,
 }
@@ -568,4 +572,15 @@ pub struct BenchIngestArgs {
     /// Skip the DuckDB baseline.
     #[arg(long)]
     pub no_duckdb: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only when it is run: check every
+    /// subcommand's here (unique names, valid defaults).
+    #[test]
+    fn every_command_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

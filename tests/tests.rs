@@ -6,6 +6,7 @@
 mod api;
 mod attempts;
 mod kafka;
+mod rules;
 mod util;
 
 use std::io::Write;

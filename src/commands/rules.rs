@@ -62,7 +62,7 @@ pub fn list(args: RulesListArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn check(args: RulesCheckArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.dir.or(args.rules.dir);
+    let dir = args.path.or(args.rules.dir);
     let rules = match loader::load(dir.as_deref()) {
         Ok(rules) => rules,
         Err(errors) => {

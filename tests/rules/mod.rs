@@ -1,0 +1,141 @@
+//! The rules from the command line: the demo's attacks found by the right
+//! rule, reruns that add nothing, findings in the verified hash chain, and
+//! rule files with mistakes refused with their file and line.
+
+use crate::util::Workspace;
+
+/// The attack kinds of the demo and the built-in rule that must find each,
+/// with the group it must be about.
+fn expected_rule(kind: &str) -> Option<(&'static str, &'static str)> {
+    Some(match kind {
+        "brute_force" => ("brute_force_user", "user"),
+        "ssh_brute_force" => ("brute_force_source", "source"),
+        "password_spraying" | "ssh_password_spraying" => ("password_spraying_slow", "source"),
+        "credential_stuffing" => ("credential_stuffing", ""),
+        "mfa_fatigue" => ("mfa_push_fatigue", "user"),
+        "impossible_travel" => ("impossible_travel", "user"),
+        "domain_not_allowed" => ("domain_not_allowed", ""),
+        _ => return None,
+    })
+}
+
+#[test]
+fn the_demo_finds_every_attack_and_a_rerun_adds_nothing() {
+    let ws = Workspace::new();
+    let truth = ws.path("truth.json");
+    let demo = ws
+        .run(&[
+            "demo",
+            "--users",
+            "150",
+            "--days",
+            "20",
+            "--seed",
+            "3",
+            "--start",
+            "2026-05-04",
+            "--truth",
+            truth.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        demo.stdout.contains("the built-in rules raised"),
+        "{}",
+        demo.stdout
+    );
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
+    for attack in truth["attacks"].as_array().unwrap() {
+        let kind = attack["kind"].as_str().unwrap();
+        let Some((rule, about)) = expected_rule(kind) else {
+            panic!("no rule expected for {kind}");
+        };
+        let group = match about {
+            "user" => format!(
+                "AND group_key = 'user={}'",
+                attack["user"].as_str().unwrap()
+            ),
+            "source" => format!(
+                "AND group_key = 'source={}'",
+                attack["src_ip"].as_str().unwrap()
+            ),
+            _ => String::new(),
+        };
+        // The finding's evidence is the attack's own events.
+        let selector = attack["selector"].as_str().unwrap();
+        let found = ws.query_number(&format!(
+            "SELECT count(*) FROM findings WHERE rule_id = '{rule}' {group} AND array_has_any(evidence_ids, \
+             (SELECT array_agg(event_id) FROM events WHERE {selector}))"
+        ));
+        assert!(
+            found >= 1,
+            "{kind} at {} not found by {rule}",
+            attack["start"]
+        );
+    }
+    let versions = ws.query_number("SELECT count(*) FROM finding_versions");
+    assert!(versions > 0);
+    assert_eq!(
+        ws.query_number("SELECT count(DISTINCT finding_id) FROM findings"),
+        ws.query_number("SELECT count(*) FROM findings")
+    );
+    // A rerun, and a rerun of one day, store nothing new.
+    let rerun = ws.run(&["rules", "run"]).ok();
+    assert!(
+        rerun.stdout.contains("stored 0 new finding versions"),
+        "{}",
+        rerun.stdout
+    );
+    ws.run(&["rules", "run", "--from", "2026-05-10", "--to", "2026-05-11"])
+        .ok();
+    assert_eq!(
+        ws.query_number("SELECT count(*) FROM finding_versions"),
+        versions
+    );
+    // Findings are in the hash chain: changing one is caught.
+    ws.run(&["verify"]).ok();
+    let findings_dir = ws.data().join("findings");
+    let file = crate::util::sealed_files(&findings_dir).pop().unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let verify = ws.run(&["verify"]);
+    assert_eq!(verify.code, 1, "{}", verify.stdout);
+    assert!(
+        verify
+            .stdout
+            .contains(file.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        verify.stdout
+    );
+}
+
+#[test]
+fn rule_files_with_mistakes_are_refused_with_file_and_line() {
+    let ws = Workspace::new();
+    let dir = ws.path("my-rules");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("typo.toml"),
+        "id = \"typo\"\ntitle = \"t\"\nseverity = \"high\"\ngroup_by = [\"user\"]\nwindow = \"10m\"\n[threshold]\ncuont = 5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("column.toml"),
+        "id = \"column\"\ntitle = \"t\"\nseverity = \"low\"\n\nfilter = \"outcome = 'failure' AND colour = 'red'\"\ngroup_by = [\"user\"]\nwindow = \"10m\"\n[threshold]\ncount = 5\n",
+    )
+    .unwrap();
+    let run = ws.run(&["rules", "check", dir.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("typo.toml:7:"), "{}", run.stderr);
+    assert!(run.stderr.contains("cuont"), "{}", run.stderr);
+    // With the typo fixed, the unknown column is found when planned.
+    std::fs::remove_file(dir.join("typo.toml")).unwrap();
+    let run = ws.run(&["rules", "check", dir.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("column.toml:5:"), "{}", run.stderr);
+    assert!(run.stderr.contains("colour"), "{}", run.stderr);
+    let run = ws.run(&["rules", "check"]).ok();
+    assert!(run.stdout.contains("rules are valid"), "{}", run.stdout);
+}
