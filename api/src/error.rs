@@ -67,6 +67,11 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
+    /// 404 Not Found.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
     /// 403 Forbidden.
     pub fn forbidden(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)

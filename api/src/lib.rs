@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod findings;
 mod http_client;
 pub mod ingest;
 pub mod metrics;
@@ -271,6 +272,8 @@ pub fn router(state: SharedState) -> Router {
             post(ingest::ingest).get(ingest::okta_verification),
         )
         .route("/v1/events", get(read::events))
+        .route("/v1/findings", get(findings::list))
+        .route("/v1/findings/{id}", get(findings::one))
         .route("/v1/reports/failed-logins", get(read::failed_logins))
         .route("/v1/users/{user}/timeline", get(read::timeline))
         .route("/v1/query", post(sql::query))

@@ -15,6 +15,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         crate::ingest::ingest,
         crate::ingest::okta_verification,
         crate::read::events,
+        crate::findings::list,
+        crate::findings::one,
         crate::read::failed_logins,
         crate::read::timeline,
         crate::sql::query,

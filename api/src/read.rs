@@ -77,7 +77,7 @@ pub struct EventFilters {
     pub format: Option<String>,
 }
 
-fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -94,14 +94,14 @@ fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     ))
 }
 
-fn timestamp(t: DateTime<Utc>) -> Expr {
+pub(crate) fn timestamp(t: DateTime<Utc>) -> Expr {
     lit(ScalarValue::TimestampMicrosecond(
         Some(t.timestamp_micros()),
         Some("UTC".into()),
     ))
 }
 
-fn date(t: DateTime<Utc>) -> Expr {
+pub(crate) fn date(t: DateTime<Utc>) -> Expr {
     let days = t.timestamp().div_euclid(86_400);
     lit(ScalarValue::Date32(Some(days as i32)))
 }
@@ -216,7 +216,7 @@ pub(crate) async fn session(state: &SharedState) -> Result<(ReadOnlySession, Ins
     Ok((session, deadline))
 }
 
-fn filtered(frame: DataFrame, filters: Vec<Expr>) -> Result<DataFrame, ApiError> {
+pub(crate) fn filtered(frame: DataFrame, filters: Vec<Expr>) -> Result<DataFrame, ApiError> {
     let mut frame = frame;
     for filter in filters {
         frame = frame.filter(filter).map_err(df)?;
@@ -224,12 +224,11 @@ fn filtered(frame: DataFrame, filters: Vec<Expr>) -> Result<DataFrame, ApiError>
     Ok(frame)
 }
 
-fn df(err: datafusion::error::DataFusionError) -> ApiError {
+pub(crate) fn df(err: datafusion::error::DataFusionError) -> ApiError {
     ApiError::from(authtrail_query::QueryError::from(err))
 }
 
-/// Streams events matching `filters`, oldest first. With a page limit the
-/// page is gathered first so that the next cursor can go in the headers.
+/// Streams events matching `filters`, oldest first.
 async fn stream_events(
     state: &SharedState,
     filters: Vec<Expr>,
@@ -237,18 +236,66 @@ async fn stream_events(
     raw: bool,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let (session, deadline) = session(state).await?;
     let names = event_columns(raw);
-    let columns: Vec<&str> = names.iter().map(String::as_str).collect();
-    let frame = session.context().table("events").await.map_err(df)?;
+    let listing = Listing {
+        table: "events",
+        time: "time",
+        id: "event_id",
+        schema: authtrail_schemas::arrow_schema::events_schema(),
+    };
+    let columns = names.iter().map(|c| col(c.as_str())).collect();
+    stream_rows(state, &listing, columns, filters, limit, format).await
+}
+
+/// A table that reads page through: sorted by a time and an id column, the
+/// pair a cursor names.
+pub(crate) struct Listing<'a> {
+    pub table: &'a str,
+    pub time: &'a str,
+    pub id: &'a str,
+    pub schema: datafusion::arrow::datatypes::SchemaRef,
+}
+
+/// The filter for the rows after `cursor` in `listing`'s order.
+pub(crate) fn after_cursor(listing: &Listing<'_>, cursor: &str) -> Result<Expr, ApiError> {
+    let (time, id) = decode_cursor(cursor)?;
+    let at = lit(ScalarValue::TimestampMicrosecond(
+        Some(time),
+        Some("UTC".into()),
+    ));
+    Ok(col(listing.time)
+        .gt(at.clone())
+        .or(col(listing.time).eq(at).and(col(listing.id).gt(lit(id)))))
+}
+
+/// Streams the rows of `listing` matching `filters`, in time order, as
+/// `columns`. With a page limit the page is gathered first so that the
+/// next cursor can go in the headers.
+pub(crate) async fn stream_rows(
+    state: &SharedState,
+    listing: &Listing<'_>,
+    columns: Vec<Expr>,
+    filters: Vec<Expr>,
+    limit: Option<usize>,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let (session, deadline) = session(state).await?;
+    let frame = session.context().table(listing.table).await.map_err(df)?;
     let frame = filtered(frame, filters)?
         .sort(vec![
-            col("time").sort(true, false),
-            col("event_id").sort(true, false),
+            col(listing.time).sort(true, false),
+            col(listing.id).sort(true, false),
         ])
         .map_err(df)?
-        .select_columns(&columns)
+        .select(columns)
         .map_err(df)?;
+    let names: Vec<String> = frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let columns: Vec<&str> = names.iter().map(String::as_str).collect();
     let Some(limit) = limit else {
         let stream = session.execute(frame).await?;
         return response(stream, format, deadline, HeaderMap::new()).await;
@@ -275,10 +322,10 @@ async fn stream_events(
     {
         let row = last.num_rows() - 1;
         let time = last
-            .column_by_name("time")
+            .column_by_name(listing.time)
             .map(|c| c.as_primitive::<TimestampMicrosecondType>().value(row));
         let id = last
-            .column_by_name("event_id")
+            .column_by_name(listing.id)
             .map(|c| c.as_string::<i32>().value(row).to_owned());
         if let (Some(time), Some(id)) = (time, id)
             && let Ok(value) = HeaderValue::from_str(&encode_cursor(time, &id))
@@ -296,7 +343,7 @@ async fn stream_events(
         );
     }
     if batches.is_empty() && format == Format::Csv {
-        let empty = RecordBatch::new_empty(frame_schema(&columns));
+        let empty = RecordBatch::new_empty(frame_schema(&listing.schema, &columns));
         body.extend_from_slice(
             &encoder
                 .batch(&empty)
@@ -313,8 +360,10 @@ async fn stream_events(
     Ok(response)
 }
 
-fn frame_schema(columns: &[&str]) -> datafusion::arrow::datatypes::SchemaRef {
-    let full = authtrail_schemas::arrow_schema::events_schema();
+fn frame_schema(
+    full: &datafusion::arrow::datatypes::SchemaRef,
+    columns: &[&str],
+) -> datafusion::arrow::datatypes::SchemaRef {
     let fields: Vec<_> = columns
         .iter()
         .filter_map(|c| full.field_with_name(c).ok().cloned())
