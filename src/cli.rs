@@ -290,6 +290,15 @@ pub enum RulesCommand {
     ///
     /// Example: authtrail rules run --from 2026-03-01 --to 2026-03-08
     Run(RulesRunArgs),
+    /// Compare the findings with a demo's ground truth (`authtrail demo
+    /// --truth FILE`): per attack kind, how many were found and by which
+    /// rules, and the findings that fall on no injected attack.
+    ///
+    /// An attack counts as found when a finding's evidence includes one of
+    /// its events (the truth's `selector` picks them).
+    ///
+    /// Example: authtrail demo --truth truth.json && authtrail rules report --truth truth.json
+    Report(RulesReportArgs),
     /// Try one rule on a file of events without storing anything: prints
     /// the findings it would raise.
     ///
@@ -331,6 +340,15 @@ pub struct RulesRunArgs {
     /// Run only these rules (by id; repeat for several).
     #[arg(long = "rule")]
     pub only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesReportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The ground truth `authtrail demo --truth` wrote.
+    #[arg(long)]
+    pub truth: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules(RulesCommand::Check(args)) => rules::check(args),
         Command::Rules(RulesCommand::Run(args)) => rules::run(args),
         Command::Rules(RulesCommand::Test(args)) => rules::test(args),
+        Command::Rules(RulesCommand::Report(args)) => rules::report(args),
         Command::Findings(args) => rules::findings(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => serve::token(args),

@@ -16,7 +16,8 @@ use authtrail_rules::{BatchReport, Rule, TimeRange, engine, loader};
 
 use super::{adapter_options, progress_bar, thousands};
 use crate::cli::{
-    FindingsArgs, Format, RulesCheckArgs, RulesListArgs, RulesRunArgs, RulesTestArgs,
+    FindingsArgs, Format, RulesCheckArgs, RulesListArgs, RulesReportArgs, RulesRunArgs,
+    RulesTestArgs,
 };
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -308,4 +309,138 @@ pub fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rows of a query, each as its columns' text.
+async fn rows(session: &ReadOnlySession, sql: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
+    let batches = session.plan(sql).await?.collect().await?;
+    let mut out = Vec::new();
+    for batch in batches {
+        let columns: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| cast(c, &DataType::Utf8))
+            .collect::<Result<_, _>>()?;
+        for row in 0..batch.num_rows() {
+            out.push(
+                columns
+                    .iter()
+                    .map(|c| {
+                        let c = c.as_string::<i32>();
+                        if c.is_valid(row) {
+                            c.value(row).to_owned()
+                        } else {
+                            String::new()
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+pub fn report(args: RulesReportArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.truth)
+        .with_context(|| format!("reading {}", args.truth.display()))?;
+    let truth: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a ground truth file", args.truth.display()))?;
+    let attacks = truth["attacks"].as_array().cloned().unwrap_or_default();
+    let selectors: Vec<(String, String)> = attacks
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a["kind"].as_str()?.to_owned(),
+                a["selector"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    if selectors.is_empty() {
+        anyhow::bail!(
+            "{} lists no attacks with selectors (write it with authtrail demo --truth)",
+            args.truth.display()
+        );
+    }
+    let (per_kind, false_alarms, total) = runtime()?.block_on(async {
+        let session = ReadOnlySession::open(&args.data.data, QueryLimits::default()).await?;
+        // kind -> (injected, found, rules that found them)
+        let mut per_kind: std::collections::BTreeMap<String, (u64, u64, std::collections::BTreeSet<String>)> =
+            Default::default();
+        for (kind, selector) in &selectors {
+            let found = rows(
+                &session,
+                &format!(
+                    "SELECT DISTINCT rule_id FROM findings WHERE array_has_any(evidence_ids, \
+                     (SELECT array_agg(event_id) FROM events WHERE {selector}))"
+                ),
+            )
+            .await?;
+            let entry = per_kind.entry(kind.clone()).or_default();
+            entry.0 += 1;
+            if !found.is_empty() {
+                entry.1 += 1;
+            }
+            entry.2.extend(found.into_iter().filter_map(|r| r.into_iter().next()));
+        }
+        let any_attack = selectors
+            .iter()
+            .map(|(_, s)| format!("({s})"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let false_alarms = rows(
+            &session,
+            &format!(
+                "SELECT rule_id, count(*) FROM findings WHERE NOT array_has_any(evidence_ids, \
+                 (SELECT array_agg(event_id) FROM events WHERE {any_attack})) GROUP BY rule_id ORDER BY rule_id"
+            ),
+        )
+        .await?;
+        let total = rows(&session, "SELECT count(*) FROM findings").await?;
+        Ok::<_, anyhow::Error>((per_kind, false_alarms, total))
+    })?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<24} {:>8} {:>6} {:>7}  found by",
+        "attack", "injected", "found", "missed"
+    )?;
+    let mut missed_any = false;
+    for (kind, (injected, found, rules)) in &per_kind {
+        missed_any |= found < injected;
+        writeln!(
+            out,
+            "{kind:<24} {injected:>8} {found:>6} {:>7}  {}",
+            injected - found,
+            rules.iter().cloned().collect::<Vec<_>>().join(", ")
+        )?;
+    }
+    let alarms: u64 = false_alarms
+        .iter()
+        .filter_map(|r| r.get(1)?.parse::<u64>().ok())
+        .sum();
+    writeln!(
+        out,
+        "{} findings in all; {alarms} on no injected attack (false alarms){}",
+        total
+            .first()
+            .and_then(|r| r.first())
+            .map_or("0", String::as_str),
+        if alarms == 0 { "" } else { ":" }
+    )?;
+    for row in &false_alarms {
+        writeln!(
+            out,
+            "  {:>6}  {}",
+            row.get(1).map_or("", String::as_str),
+            row[0]
+        )?;
+    }
+    Ok(if missed_any || alarms > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

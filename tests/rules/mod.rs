@@ -22,7 +22,8 @@ fn expected_rule(kind: &str) -> Option<(&'static str, &'static str)> {
 #[test]
 fn the_demo_finds_every_attack_and_a_rerun_adds_nothing() {
     let ws = Workspace::new();
-    let truth = ws.path("truth.json");
+    let truth_path = ws.path("truth.json");
+    let truth = truth_path.clone();
     let demo = ws
         .run(&[
             "demo",
@@ -73,6 +74,15 @@ fn the_demo_finds_every_attack_and_a_rerun_adds_nothing() {
             attack["start"]
         );
     }
+    // The report agrees: nothing missed, no finding on benign traffic.
+    let report = ws
+        .run(&["rules", "report", "--truth", truth_path.to_str().unwrap()])
+        .ok();
+    assert!(
+        report.stdout.contains("0 on no injected attack"),
+        "{}",
+        report.stdout
+    );
     let versions = ws.query_number("SELECT count(*) FROM finding_versions");
     assert!(versions > 0);
     assert_eq!(
