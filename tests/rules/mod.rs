@@ -248,3 +248,48 @@ fn findings_are_served_filtered_paged_and_with_their_evidence() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid_severity"), "{body}");
 }
+
+#[test]
+fn a_rule_that_fails_at_run_time_is_reported_and_the_others_go_on() {
+    let ws = Workspace::new();
+    ws.run(&[
+        "demo",
+        "--users",
+        "40",
+        "--days",
+        "6",
+        "--seed",
+        "2",
+        "--start",
+        "2026-04-06",
+    ])
+    .ok();
+    let before = ws.query_number("SELECT count(*) FROM finding_versions");
+    let dir = ws.path("my-rules");
+    std::fs::create_dir(&dir).unwrap();
+    // Valid SQL, so `check` passes, but not the columns a finding needs.
+    std::fs::write(
+        dir.join("shapeless.toml"),
+        "id = \"shapeless\"\ntitle = \"t\"\nseverity = \"low\"\n[sql]\nquery = \"SELECT user FROM events LIMIT 1\"\n",
+    )
+    .unwrap();
+    // A copy of a built-in rule with a lower threshold replaces it.
+    std::fs::write(
+        dir.join("brute_force_user.toml"),
+        "id = \"brute_force_user\"\ntitle = \"Two failures\"\nseverity = \"low\"\nfilter = \"action = 'login' AND outcome = 'failure'\"\ngroup_by = [\"user\"]\nwindow = \"1h\"\n[threshold]\ncount = 2\n",
+    )
+    .unwrap();
+    ws.run(&["rules", "check", dir.to_str().unwrap()]).ok();
+    let run = ws.run(&["rules", "run", "--rules", dir.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("rule shapeless failed") && run.stdout.contains("group_key"),
+        "{}",
+        run.stdout
+    );
+    let tuned = ws.query_number(
+        "SELECT count(*) FROM findings WHERE rule_id = 'brute_force_user' AND title = 'Two failures'",
+    );
+    assert!(tuned > 0, "{}", run.stdout);
+    assert!(ws.query_number("SELECT count(*) FROM finding_versions") > before);
+}
