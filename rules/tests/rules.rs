@@ -87,7 +87,7 @@ async fn run_case(rule_id: &str, input: &Path) -> Value {
 async fn every_rule_case_matches_its_golden_file() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let cases = cases();
-    assert!(cases.len() >= 20, "only {} cases", cases.len());
+    assert!(cases.len() >= 30, "only {} cases", cases.len());
     let mut positives = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     for (rule, input) in &cases {
@@ -127,4 +127,11 @@ async fn every_rule_case_matches_its_golden_file() {
     // names a rule that fires on it.
     let rules: std::collections::BTreeSet<String> = cases.iter().map(|(r, _)| r.clone()).collect();
     assert_eq!(rules, positives, "rules without a positive case");
+    // And every built-in rule has cases.
+    let builtin: std::collections::BTreeSet<String> = loader::builtin()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(rules, builtin, "built-in rules without data-file cases");
 }

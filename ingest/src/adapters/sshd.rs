@@ -216,6 +216,15 @@ fn repeated(message: &str) -> Option<Result<(u64, &str), ParseError>> {
     })
 }
 
+/// `unknown_user` for a user sshd called invalid, else `otherwise`.
+fn unknown_user_or(invalid: bool, otherwise: Reason) -> Reason {
+    if invalid {
+        Reason::UnknownUser
+    } else {
+        otherwise
+    }
+}
+
 /// The method of `Accepted <method>` and `Failed <method>`.
 fn method_of(method: &str) -> Option<Method> {
     match method {
@@ -268,11 +277,7 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
     if let Some(rest) = message.strip_prefix("Failed ") {
         let (method, rest) = rest.split_once(" for ")?;
         let (invalid, user, ip) = user_from(rest)?;
-        let reason = if invalid {
-            Reason::UnknownUser
-        } else {
-            Reason::InvalidCredentials
-        };
+        let reason = unknown_user_or(invalid, Reason::InvalidCredentials);
         return Some(record(
             Action::Login,
             Outcome::Failure,
@@ -337,11 +342,7 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
     }
     if let Some(rest) = after(message, "maximum authentication attempts exceeded for ") {
         let (invalid, user, ip) = user_from(rest)?;
-        let reason = if invalid {
-            Reason::UnknownUser
-        } else {
-            Reason::Other
-        };
+        let reason = unknown_user_or(invalid, Reason::Other);
         return Some(record(
             Action::AttemptSummary,
             Outcome::Failure,
@@ -369,11 +370,7 @@ fn classify(message: &str) -> Option<Attempt<'_>> {
                 None::<&str>,
             ),
         };
-        let reason = if invalid {
-            Reason::UnknownUser
-        } else {
-            Reason::Other
-        };
+        let reason = unknown_user_or(invalid, Reason::Other);
         return Some(record(
             Action::AttemptSummary,
             Outcome::Failure,
