@@ -80,6 +80,27 @@ fn parse(rule: &Rule, frame: &DataFrame, expr: &Expr) -> Result<DfExpr, RuleErro
         })
 }
 
+/// Checks one condition of a rule: as an expression over `events`, or, if
+/// it holds a subquery, as the WHERE clause of a query over `events`.
+async fn check_condition(
+    session: &ReadOnlySession,
+    rule: &Rule,
+    events: &DataFrame,
+    condition: &Expr,
+) -> Result<(), RuleError> {
+    if events.parse_sql_expr(&condition.sql).is_ok() {
+        return Ok(());
+    }
+    match session
+        .plan(&format!("SELECT * FROM events WHERE ({})", condition.sql))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Both failed: the expression's own error says more.
+        Err(_) => parse(rule, events, condition).map(|_| ()),
+    }
+}
+
 /// The scan of `events` a rule's windows are computed over, for events in
 /// `range` (widened by a `new_value` rule's lookback, whose history the
 /// scan needs). `Sql` rules have no scan: see [`sql_plan`].
@@ -97,17 +118,31 @@ pub async fn scan(
         .table("events")
         .await
         .map_err(|e| query_error(e.into()))?;
-    let mut conditions = Vec::new();
+    // The filter and exceptions may hold subqueries (`src_ip IN (SELECT …
+    // FROM events …)`), which only the SQL planner resolves: they become
+    // the WHERE clause of a read-only query over `events`, after each is
+    // checked on its own so that an error names its line.
+    let mut clauses = Vec::new();
     if let Some(filter) = &rule.filter {
-        conditions.push(parse(rule, &events, filter)?);
+        check_condition(session, rule, &events, filter).await?;
+        clauses.push(format!("({})", filter.sql));
     }
     for exception in &rule.exceptions {
-        let e = parse(rule, &events, exception)?;
-        conditions.push(!datafusion::functions::expr_fn::coalesce(vec![
-            e,
-            lit(false),
-        ]));
+        check_condition(session, rule, &events, exception).await?;
+        clauses.push(format!("NOT coalesce(({}), false)", exception.sql));
     }
+    let events = if clauses.is_empty() {
+        events
+    } else {
+        session
+            .plan(&format!(
+                "SELECT * FROM events WHERE {}",
+                clauses.join(" AND ")
+            ))
+            .await
+            .map_err(query_error)?
+    };
+    let mut conditions = Vec::new();
     let from = match (&rule.kind, range.from) {
         (Kind::NewValue { lookback, .. }, Some(from)) => {
             Some(from - chrono::Duration::from_std(*lookback).unwrap_or(chrono::Duration::MAX))
