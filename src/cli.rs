@@ -490,6 +490,12 @@ pub enum BenchCommand {
     /// own speed) and the ratio. Start a broker first:
     /// scripts/kafka-broker.sh start
     Kafka(BenchKafkaArgs),
+    /// Run the built-in rules in batch over a demo log (about 10M events),
+    /// beside the same detections written as DuckDB SQL over the same
+    /// Parquet files: best time of each, the ratio, peak RSS.
+    ///
+    /// The demo log is stored once in --dir and reused by later runs.
+    Rules(BenchRulesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -580,6 +586,25 @@ pub struct BenchIngestArgs {
     pub dir: PathBuf,
     /// Demo users; 6,000 users over 30 days is about one million events.
     #[arg(long, default_value_t = 6000)]
+    pub users: usize,
+    /// Demo days.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Timed runs of each side; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+    /// Skip the DuckDB baseline.
+    #[arg(long)]
+    pub no_duckdb: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRulesArgs {
+    /// Working directory (the demo log is kept in DIR/log and reused).
+    #[arg(long, default_value = "bench-rules")]
+    pub dir: PathBuf,
+    /// Demo users; 60,000 users over 30 days is about ten million events.
+    #[arg(long, default_value_t = 60_000)]
     pub users: usize,
     /// Demo days.
     #[arg(long, default_value_t = 30)]

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_http;
 mod bench_kafka;
+mod bench_rules;
 mod demo;
 mod ingest;
 mod kafka;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Ingest(args)) => bench::ingest(args),
         Command::Bench(BenchCommand::Http(args)) => bench_http::run(args),
         Command::Bench(BenchCommand::Kafka(args)) => bench_kafka::run(args),
+        Command::Bench(BenchCommand::Rules(args)) => bench_rules::run(args),
     }
 }
 
