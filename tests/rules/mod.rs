@@ -293,3 +293,52 @@ fn a_rule_that_fails_at_run_time_is_reported_and_the_others_go_on() {
     assert!(tuned > 0, "{}", run.stdout);
     assert!(ws.query_number("SELECT count(*) FROM finding_versions") > before);
 }
+
+#[test]
+fn bench_rules_runs_the_pack_beside_duckdb_on_a_small_demo() {
+    let ws = Workspace::new();
+    let dir = ws.path("bench");
+    let run = ws
+        .run(&[
+            "bench",
+            "rules",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--users",
+            "40",
+            "--days",
+            "4",
+            "--runs",
+            "1",
+        ])
+        .ok();
+    assert!(
+        run.stdout.contains("| authtrail rules run (15 rules) |"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("| DuckDB "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("authtrail / DuckDB time: "),
+        "{}",
+        run.stdout
+    );
+    // Every rule ran, none failed, and a second run reuses the stored demo.
+    assert!(!run.stdout.contains("FAILED"), "{}", run.stdout);
+    let again = ws
+        .run(&[
+            "bench",
+            "rules",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--runs",
+            "1",
+            "--no-duckdb",
+        ])
+        .ok();
+    assert!(
+        again.stderr.contains("reusing the demo log"),
+        "{}",
+        again.stderr
+    );
+}
