@@ -195,12 +195,24 @@ pub async fn one(
     let what = format!("GET /v1/findings/{id}");
     let principal = state.authorize(&headers, Permission::Read, &what).await?;
     let result = async {
-        let (session, _deadline) = session(&state).await?;
-        let frame = session.context().table("findings").await.map_err(df)?;
-        let found = filtered(frame, vec![col("finding_id").eq(lit(id.clone()))])?
-            .collect()
+        let (session, deadline) = session(&state).await?;
+        // Both queries together stay within the configured time limit.
+        let limit = session.timeout();
+        let timed = |frame: datafusion::prelude::DataFrame| async move {
+            tokio::time::timeout(
+                deadline.saturating_duration_since(std::time::Instant::now()),
+                frame.collect(),
+            )
             .await
-            .map_err(df)?;
+            .map_err(|_| ApiError::from(authtrail_query::QueryError::Timeout(limit)))?
+            .map_err(df)
+        };
+        let frame = session.context().table("findings").await.map_err(df)?;
+        let found = timed(filtered(
+            frame,
+            vec![col("finding_id").eq(lit(id.clone()))],
+        )?)
+        .await?;
         let finding = to_json(&found)?
             .as_array_mut()
             .and_then(|rows| rows.pop())
@@ -227,10 +239,8 @@ pub async fn one(
                 ])
             })
             .and_then(|f| f.drop_columns(&["raw"]))
-            .map_err(df)?
-            .collect()
-            .await
             .map_err(df)?;
+        let evidence = timed(evidence).await?;
         let body = serde_json::json!({ "finding": finding, "evidence": to_json(&evidence)? });
         Ok(axum::Json(body).into_response())
     }
