@@ -217,27 +217,23 @@ pub async fn one(
             .as_array_mut()
             .and_then(|rows| rows.pop())
             .ok_or_else(|| ApiError::not_found("no_such_finding", format!("no finding {id:?}")))?;
-        let events = session.context().table("events").await.map_err(df)?;
-        let ids = session.context().table("findings").await.map_err(df)?;
-        let ids = filtered(ids, vec![col("finding_id").eq(lit(id.clone()))])?;
-        let wanted = ids
-            .unnest_columns(&["evidence_ids"])
-            .and_then(|f| f.select(vec![col("evidence_ids").alias("wanted")]))
-            .map_err(df)?;
-        let evidence = events
-            .join(
-                wanted,
-                datafusion::logical_expr::JoinType::LeftSemi,
-                &["event_id"],
-                &["wanted"],
-                None,
-            )
-            .and_then(|f| {
-                f.sort(vec![
-                    col("time").sort(true, false),
-                    col("event_id").sort(true, false),
-                ])
+        // The evidence ids are in the finding already: no second read of
+        // `findings`.
+        let ids: Vec<Expr> = finding["evidence_ids"]
+            .as_array()
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(|id| lit(id.to_owned()))
+                    .collect()
             })
+            .unwrap_or_default();
+        let events = session.context().table("events").await.map_err(df)?;
+        let evidence = filtered(events, vec![col("event_id").in_list(ids, false)])?
+            .sort(vec![
+                col("time").sort(true, false),
+                col("event_id").sort(true, false),
+            ])
             .and_then(|f| f.drop_columns(&["raw"]))
             .map_err(df)?;
         let evidence = timed(evidence).await?;

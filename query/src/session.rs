@@ -175,7 +175,7 @@ impl ReadOnlySession {
 /// The SQL name a table's files are registered under: `findings` holds
 /// every version of every finding, so its files are `finding_versions` and
 /// `findings` is the view of each finding's newest version.
-pub fn registered_name(table: Table) -> &'static str {
+fn registered_name(table: Table) -> &'static str {
     match table {
         Table::Findings => "finding_versions",
         other => other.name(),

@@ -91,7 +91,9 @@ pub fn distinct(
     let mut banded = 0u64;
     let (mut i, mut j) = (0usize, 0usize);
     while i < rows.len() {
-        let until = rows[i].time.saturating_add(window);
+        // A window holds at least its anchor, so `j` never falls behind `i`
+        // and every row removed below was counted.
+        let until = rows[i].time.saturating_add(window.max(1));
         while j < rows.len() && rows[j].time < until {
             if let Some(v) = rows[j].value.as_deref() {
                 let n = counts.entry(v).or_default();
@@ -127,9 +129,6 @@ pub fn distinct(
             banded = banded + u64::from(in_band(*n)) - u64::from(before);
         }
         i += 1;
-        if j < i {
-            j = i;
-        }
     }
     hits
 }

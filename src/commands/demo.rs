@@ -73,21 +73,25 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let mut log = EventLog::open(&args.data.data, LogOptions::default())?;
         let stored = std::sync::atomic::AtomicU64::new(0);
         let mut committed = CommitSummary::default();
-        let ocsf = adapters::build("ocsf", &AdapterOptions::default())?;
-        let mut ingest =
-            FileIngest::new(ocsf.as_ref(), &mut log, IngestOptions::default(), &stored);
-        ingest.ingest(&mut reader, "demo", &mut |progress: Progress| {
-            bar.set_message(format!("{} events stored", thousands(progress.stored)));
-        })?;
-        committed.absorb(&ingest.finish()?.committed);
-        let sshd = adapters::build("sshd", &AdapterOptions::default())?;
-        let mut ingest =
-            FileIngest::new(sshd.as_ref(), &mut log, IngestOptions::default(), &stored);
+        // The IdP's log, then the bastion's, into the same event log.
         let mut bastion_log = bastion.text();
-        ingest.ingest(&mut bastion_log, "demo-sshd", &mut |progress: Progress| {
-            bar.set_message(format!("{} events stored", thousands(progress.stored)));
-        })?;
-        committed.absorb(&ingest.finish()?.committed);
+        let inputs: [(&str, &mut dyn std::io::BufRead, &str); 2] = [
+            ("ocsf", &mut reader, "demo"),
+            ("sshd", &mut bastion_log, "demo-sshd"),
+        ];
+        for (source, input, origin) in inputs {
+            let adapter = adapters::build(source, &AdapterOptions::default())?;
+            let mut ingest = FileIngest::new(
+                adapter.as_ref(),
+                &mut log,
+                IngestOptions::default(),
+                &stored,
+            );
+            ingest.ingest(input, origin, &mut |progress: Progress| {
+                bar.set_message(format!("{} events stored", thousands(progress.stored)));
+            })?;
+            committed.absorb(&ingest.finish()?.committed);
+        }
         bar.finish_and_clear();
         let c = &committed;
         writeln!(

@@ -279,9 +279,10 @@ pub fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
         conditions.push(format!("severity IN ({})", allowed.join(", ")));
     }
     if let Some(about) = &args.about {
+        // `group_key` is `name=value` pairs joined by `, `: match a whole value.
         conditions.push(format!(
-            "strpos(group_key, {}) > 0",
-            quoted(&format!("={about}"))
+            "strpos(concat(group_key, ', '), {}) > 0",
+            quoted(&format!("={about}, "))
         ));
     }
     let filter = if conditions.is_empty() {
@@ -289,9 +290,22 @@ pub fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
     } else {
         format!("WHERE {}", conditions.join(" AND "))
     };
+    let all_columns = authtrail_schemas::arrow_schema::findings_schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            // CSV has no lists: join them with `,`, as the API does.
+            datafusion::arrow::datatypes::DataType::List(_) => {
+                format!("array_to_string({0}, ',') AS {0}", f.name())
+            }
+            _ => f.name().clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let columns = match args.format {
         Format::Table => "first_time, severity, rule_id, group_key, count, summary",
-        _ => "*",
+        Format::Csv => all_columns.as_str(),
+        Format::Json | Format::Ndjson => "*",
     };
     let sql =
         format!("SELECT {columns} FROM findings {filter} ORDER BY first_time DESC, finding_id");

@@ -83,6 +83,32 @@ fn the_demo_finds_every_attack_and_a_rerun_adds_nothing() {
         "{}",
         report.stdout
     );
+    // The CLI lists a user's findings as CSV; a part of a name is no match.
+    let brute = truth["attacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "brute_force")
+        .unwrap();
+    let user = brute["user"].as_str().unwrap();
+    let listed = ws
+        .run(&["findings", "--format", "csv", "--about", user])
+        .ok();
+    assert!(
+        listed.stdout.contains("brute_force_user"),
+        "{}",
+        listed.stdout
+    );
+    let partial = ws
+        .run(&[
+            "findings",
+            "--format",
+            "csv",
+            "--about",
+            &user[..user.len() - 2],
+        ])
+        .ok();
+    assert_eq!(partial.stdout.lines().count(), 1, "{}", partial.stdout);
     let versions = ws.query_number("SELECT count(*) FROM finding_versions");
     assert!(versions > 0);
     assert_eq!(
